@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gosbi/gosbi/dist"
+	"github.com/gosbi/gosbi/flows"
+	"github.com/gosbi/gosbi/plots"
+	"github.com/gosbi/gosbi/sbi"
+	"github.com/gosbi/gosbi/simulators"
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/plot/vg"
+)
+
+// pipeline describes one inference run: a simulator and prior, an
+// observation, a budget, and where to write the results.
+type pipeline struct {
+	name        string // task name, for messages and the summary
+	sim         simulators.Simulator
+	prior       dist.Distribution
+	thetaNames  []string
+	xo          []float64
+	method      string // "npe" or "snpe"
+	estimator   string // "maf" or "nsf"
+	simulations int    // total over all rounds
+	rounds      int
+	samples     int
+	seed        uint64
+	maxEpochs   int // 0: until early stopping
+	out         string
+	plotName    string    // file name of the pair plot in out
+	truth       []float64 // optional true parameters for the plot
+	reference   *mat.Dense
+}
+
+// summary is what summary.json holds.
+type summary struct {
+	Task               string    `json:"task"`
+	Method             string    `json:"method"`
+	Estimator          string    `json:"estimator"`
+	Seed               uint64    `json:"seed"`
+	Observation        []float64 `json:"observation"`
+	Simulations        int       `json:"simulations"`
+	Rounds             int       `json:"rounds"`
+	InvalidSimulations int       `json:"invalid_simulations"`
+	FailedSimulations  int       `json:"failed_simulations"`
+	Epochs             []int     `json:"epochs"`
+	BestValLoss        float64   `json:"best_validation_loss"`
+	BestValLogProb     float64   `json:"best_validation_log_prob"`
+	NumSamples         int       `json:"num_samples"`
+	AcceptanceRate     float64   `json:"acceptance_rate"`
+	SimulationSeconds  float64   `json:"simulation_seconds"`
+	TrainingSeconds    float64   `json:"training_seconds"`
+	SamplingSeconds    float64   `json:"sampling_seconds"`
+	TotalSeconds       float64   `json:"total_seconds"`
+	PosteriorMean      []float64 `json:"posterior_mean"`
+	PosteriorStd       []float64 `json:"posterior_std"`
+}
+
+// runPipeline simulates, trains, samples and writes every output file.
+func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
+	start := time.Now()
+	if err := os.MkdirAll(p.out, 0o755); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(p.seed, 0x5eed))
+	var est sbi.Estimator
+	switch p.estimator {
+	case "maf":
+		est = flows.MAF{}
+	case "nsf":
+		est = flows.NSF{}
+	default:
+		return nil, usagef("unknown estimator %q (want maf or nsf)", p.estimator)
+	}
+	s := &summary{Task: p.name, Method: p.method, Estimator: p.estimator, Seed: p.seed, Observation: p.xo,
+		Rounds: p.rounds, NumSamples: p.samples}
+	perRound := p.simulations / p.rounds
+
+	var (
+		simBar   *progress
+		trainBar *progress
+		round    int
+	)
+	settings := &sbi.InferSettings{
+		Config: &sbi.NPEConfig{Estimator: est},
+		Rounds: p.rounds,
+		Simulate: &simulators.Settings{OnProgress: func(pr simulators.Progress) error {
+			if simBar == nil {
+				simBar = newProgress(e.stderr, e.tty, false, fmt.Sprintf("round %d: simulating", round), pr.Total)
+			}
+			simBar.update(pr.Done, fmt.Sprintf("(%d invalid, %d failed)", pr.Invalid, pr.Failed))
+			return nil
+		}},
+		Train: &sbi.TrainSettings{Settings: flows.Settings{MaxEpochs: p.maxEpochs, OnEpoch: func(es flows.EpochStats) error {
+			if trainBar == nil {
+				trainBar = newProgress(e.stderr, e.tty, false, fmt.Sprintf("round %d: training", round), -1)
+			}
+			trainBar.update(es.Epoch, fmt.Sprintf("epoch %d val loss %.4f best %.4f (epoch %d)", es.Epoch, es.ValLoss, es.BestValLoss, es.BestEpoch))
+			return nil
+		}}},
+		OnRound: func(rr sbi.RoundResult) error {
+			if simBar != nil {
+				simBar.finish(rr.Simulation.Done, fmt.Sprintf("done in %.1fs (%d ok, %d invalid, %d failed)",
+					rr.Simulation.Runtime.Seconds(), rr.Simulation.OK, rr.Simulation.Invalid, rr.Simulation.Failed))
+			}
+			if trainBar != nil && rr.Train != nil {
+				trainBar.finish(rr.Train.Epochs, fmt.Sprintf("epochs in %.1fs, best validation loss %.4f at epoch %d",
+					rr.Train.Runtime.Seconds(), rr.Train.BestValLoss, rr.Train.BestEpoch))
+			}
+			simBar, trainBar = nil, nil
+			round = rr.Round + 1
+			return nil
+		},
+	}
+	if p.method == "snpe" {
+		settings.Observation = p.xo
+	}
+	post, res, err := sbi.Infer(ctx, p.sim, p.prior, perRound, rng, settings)
+	if err != nil {
+		return nil, err
+	}
+	for _, rr := range res.Rounds {
+		s.Simulations += rr.Simulation.Requested
+		s.InvalidSimulations += rr.Simulation.Invalid
+		s.FailedSimulations += rr.Simulation.Failed
+		s.SimulationSeconds += rr.Simulation.Runtime.Seconds() + rr.ProposalTime.Seconds()
+		if rr.Train != nil {
+			s.Epochs = append(s.Epochs, rr.Train.Epochs)
+			s.TrainingSeconds += rr.Train.Runtime.Seconds()
+			s.BestValLoss = rr.Train.BestValLoss
+		}
+	}
+	s.BestValLogProb = -s.BestValLoss
+
+	t0 := time.Now()
+	c, err := post.At(p.xo)
+	if err != nil {
+		return nil, err
+	}
+	sr, err := c.SampleN(ctx, p.samples, rng)
+	if err != nil {
+		return nil, err
+	}
+	s.SamplingSeconds = time.Since(t0).Seconds()
+	s.AcceptanceRate = sr.AcceptanceRate
+	s.PosteriorMean, s.PosteriorStd = colMeanStd(sr.Samples)
+
+	if err := simulators.WriteCSV(filepath.Join(p.out, "posterior_samples.csv"), sr.Samples, p.thetaNames); err != nil {
+		return nil, err
+	}
+	if err := sbi.SaveFile(filepath.Join(p.out, "posterior.gosbi"), post); err != nil {
+		return nil, err
+	}
+	if err := pairPlot(filepath.Join(p.out, p.plotName), sr.Samples, p.thetaNames, p.truth, p.reference,
+		fmt.Sprintf("%s: %s posterior, %d simulations", p.name, strings.ToUpper(p.method), s.Simulations)); err != nil {
+		return nil, err
+	}
+	s.TotalSeconds = time.Since(start).Seconds()
+	if err := writeJSON(filepath.Join(p.out, "summary.json"), s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// pairPlot draws the posterior samples, with the reference samples and true
+// parameters when known, and saves the figure at path.
+func pairPlot(path string, samples *mat.Dense, names []string, truth []float64, reference *mat.Dense, title string) error {
+	sets := []plots.SampleSet{{Name: "gosbi posterior", Samples: samples}}
+	if reference != nil {
+		sets = append(sets, plots.SampleSet{Name: "reference", Samples: reference})
+	}
+	fig, err := plots.NewPair(&plots.PairConfig{Labels: names, Truth: truth, Title: title}, sets...)
+	if err != nil {
+		return err
+	}
+	_, d := samples.Dims()
+	size := vg.Length(max(4, min(12, 2*d))) * vg.Inch
+	return fig.Save(path, size, size)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func colMeanStd(m *mat.Dense) (mean, std []float64) {
+	r, c := m.Dims()
+	mean, std = make([]float64, c), make([]float64, c)
+	for j := range c {
+		var s, ss float64
+		for i := range r {
+			s += m.At(i, j)
+		}
+		mu := s / float64(r)
+		for i := range r {
+			d := m.At(i, j) - mu
+			ss += d * d
+		}
+		mean[j] = mu
+		if r > 1 {
+			std[j] = math.Sqrt(ss / float64(r-1))
+		}
+	}
+	return mean, std
+}
+
+// readObservation reads an sbibm-format observation file (a header row and
+// one data row) and checks its length.
+func readObservation(path string, want int) ([]float64, error) {
+	if path == "" {
+		return nil, usagef("-observation is required")
+	}
+	m, _, err := simulators.ReadCSV(path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("observation: %w", err)}
+	}
+	r, c := m.Dims()
+	if r != 1 {
+		return nil, usagef("observation %s: %d data rows, want exactly 1", path, r)
+	}
+	if c != want {
+		return nil, usagef("observation %s: %d values, the task's x has %d", path, c, want)
+	}
+	xo := mat.Row(nil, 0, m)
+	for j, v := range xo {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, usagef("observation %s: value %d is %v", path, j+1, v)
+		}
+	}
+	return xo, nil
+}
+
+func runInfer(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "infer", "-task NAME -observation FILE.csv [flags]")
+	task := fs.String("task", "", "sbibm task name (see 'gosbi tasks')")
+	method := fs.String("method", "npe", "inference method: npe or snpe")
+	nsim := fs.Int("simulations", 10_000, "simulation budget (total over all rounds)")
+	obs := fs.String("observation", "", "observation file: sbibm CSV with a header row and one data row")
+	nsamples := fs.Int("num-samples", 10_000, "number of posterior samples to draw")
+	seed := fs.Uint64("seed", 1, "random seed")
+	out := fs.String("out", "out", "output folder")
+	rounds := fs.Int("rounds", 0, "number of rounds (snpe; default 2, npe: 1)")
+	estimator := fs.String("estimator", "maf", "density estimator: maf or nsf")
+	data := fs.String("data", "", "sbibm data folder (needed by slcp_distractors only)")
+	maxEpochs := fs.Int("max-epochs", 0, "cap on training epochs per round (0: until early stopping)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *task == "" {
+		return usagef("-task is required (one of %s)", strings.Join(simulators.TaskNames(), ", "))
+	}
+	t, err := simulators.NewTask(*task, *data)
+	if err != nil {
+		if errors.Is(err, simulators.ErrUnknownTask) {
+			return usagef("unknown task %q (want one of %s)", *task, strings.Join(simulators.TaskNames(), ", "))
+		}
+		return usageError{err}
+	}
+	switch *method {
+	case "npe":
+		if *rounds == 0 {
+			*rounds = 1
+		}
+		if *rounds != 1 {
+			return usagef("-rounds %d: npe is a single round (use -method snpe)", *rounds)
+		}
+	case "snpe":
+		if *rounds == 0 {
+			*rounds = 2
+		}
+	default:
+		return usagef("unknown method %q (want npe or snpe)", *method)
+	}
+	switch {
+	case *rounds < 1:
+		return usagef("-rounds %d: want at least 1", *rounds)
+	case *nsim < 2**rounds:
+		return usagef("-simulations %d: want at least 2 per round", *nsim)
+	case *nsamples < 1:
+		return usagef("-num-samples %d: want at least 1", *nsamples)
+	case *maxEpochs < 0:
+		return usagef("-max-epochs %d: want 0 or more", *maxEpochs)
+	}
+	if *estimator != "maf" && *estimator != "nsf" {
+		return usagef("unknown estimator %q (want maf or nsf)", *estimator)
+	}
+	_, xd := t.Dims()
+	xo, err := readObservation(*obs, xd)
+	if err != nil {
+		return err
+	}
+	s, err := runPipeline(ctx, e, pipeline{
+		name: t.Name, sim: t.Simulator, prior: t.Prior, thetaNames: t.ThetaNames, xo: xo,
+		method: *method, estimator: *estimator, simulations: *nsim, rounds: *rounds, samples: *nsamples,
+		seed: *seed, maxEpochs: *maxEpochs, out: *out, plotName: "pairplot.png",
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s %s: %d simulations, %v epochs, best validation log-prob %.3f, acceptance %.3f\n",
+		s.Task, s.Method, s.Simulations, s.Epochs, s.BestValLogProb, s.AcceptanceRate)
+	fmt.Fprintf(e.stdout, "times: simulation %.1fs, training %.1fs, sampling %.2fs, total %.1fs\n",
+		s.SimulationSeconds, s.TrainingSeconds, s.SamplingSeconds, s.TotalSeconds)
+	fmt.Fprintf(e.stdout, "wrote %s/{posterior_samples.csv,pairplot.png,posterior.gosbi,summary.json}\n", *out)
+	return nil
+}
+
+func runSample(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "sample", "-posterior FILE -observation FILE.csv -out FILE.csv [flags]")
+	postFile := fs.String("posterior", "", "saved posterior (written by infer)")
+	obs := fs.String("observation", "", "observation file: sbibm CSV with a header row and one data row")
+	nsamples := fs.Int("num-samples", 10_000, "number of posterior samples to draw")
+	seed := fs.Uint64("seed", 1, "random seed")
+	out := fs.String("out", "", "output CSV file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *postFile == "":
+		return usagef("-posterior is required")
+	case *out == "":
+		return usagef("-out is required")
+	case *nsamples < 1:
+		return usagef("-num-samples %d: want at least 1", *nsamples)
+	}
+	post, err := sbi.LoadFile(*postFile)
+	if err != nil {
+		return usageError{err}
+	}
+	td, xd := post.Dims()
+	xo, err := readObservation(*obs, xd)
+	if err != nil {
+		return err
+	}
+	c, err := post.At(xo)
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(*seed, 0x5eed))
+	sr, err := c.SampleN(ctx, *nsamples, rng)
+	if err != nil {
+		return err
+	}
+	names := make([]string, td)
+	for i := range names {
+		names[i] = fmt.Sprintf("theta_%d", i+1)
+	}
+	if err := simulators.WriteCSV(*out, sr.Samples, names); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote %d samples to %s (acceptance rate %.3f)\n", *nsamples, *out, sr.AcceptanceRate)
+	return nil
+}
+
+func runTasks(_ context.Context, e env, args []string) error {
+	fs := newFlags(e, "tasks", "")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	for _, name := range simulators.TaskNames() {
+		t, err := simulators.NewTask(name, "")
+		if err != nil {
+			fmt.Fprintf(e.stdout, "%-26s (needs -data: %v)\n", name, err)
+			continue
+		}
+		td, xd := t.Dims()
+		fmt.Fprintf(e.stdout, "%-26s θ: %2d  x: %3d\n", name, td, xd)
+	}
+	return nil
+}
