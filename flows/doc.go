@@ -67,8 +67,12 @@
 // Functions that take user data or configurations (Build, Train, Fit,
 // NewFlow, the transform constructors, Load) validate them and return errors
 // wrapping ErrData (empty data, NaN or Inf values, mismatched rows or
-// columns), ErrConfig (invalid architecture or settings), ErrFormat,
-// ErrVersion or ErrEmbedding (saved files). Shape mismatches inside the math
+// columns), ErrConfig (invalid architecture or settings), ErrNonFinite
+// (training that diverged: see Fit), ErrFormat, ErrVersion or ErrEmbedding
+// (saved files). Load bounds what it allocates by the file's size, whatever
+// its description announces. LogProbBatch never returns NaN for finite
+// inputs and finite weights: points so far out that intermediate values
+// overflow get -Inf. Shape mismatches inside the math
 // (a tensor with the wrong number of columns passed to Forward or LogProb, a
 // dst of the wrong size) are programmer errors and panic with a message
 // starting "flows: ", as in package nn.

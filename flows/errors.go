@@ -16,4 +16,8 @@ var (
 	// ErrEmbedding reports a saved flow whose context embedding is not one of
 	// the nn layer types Save can describe; load it with LoadWithEmbedding.
 	ErrEmbedding = errors.New("custom context embedding")
+	// ErrNonFinite reports training that diverged: every step of an epoch
+	// had a NaN or infinite loss or gradient, or no epoch reached a finite
+	// validation loss. Fit restores the best weights before returning it.
+	ErrNonFinite = errors.New("non-finite training loss")
 )

@@ -264,6 +264,11 @@ func copyRows(tp *nn.Tape, m *mat.Dense, from, to int) *nn.Tensor {
 // per row of x, a single row used for all, or is nil for an unconditional
 // flow. It records nothing and, after warm-up, does not allocate. It panics
 // on shape mismatch.
+//
+// With finite parameters, a row with finite x and c never gets NaN: a row so
+// far out that intermediate values overflow float64 (beyond about 1e300
+// after standardisation, where Inf-Inf or 0·Inf would give NaN) gets -Inf,
+// the float64 value of its vanishing density. NaN or ±Inf inputs give NaN.
 func (f *Flow) LogProbBatch(dst []float64, x, c *mat.Dense) []float64 {
 	n, d := x.Dims()
 	if d != f.dim {
@@ -292,7 +297,66 @@ func (f *Flow) LogProbBatch(dst []float64, x, c *mat.Dense) []float64 {
 		lp := f.logProbEmbedded(tp, f.t, viewRows(tp, &st.xv, x, from, to), ce)
 		copy(dst[from:to], lp.Data)
 	}
+	f.overflowToNegInf(dst, nil, x, c)
 	return dst
+}
+
+// overflowToNegInf sets to -Inf every NaN entry of lp whose row of x (and of
+// the context c: one row per row of x, a single row, or nil) is finite,
+// provided every parameter and buffer of f is finite: a NaN can then only
+// come from an intermediate overflow (Inf-Inf or 0·Inf) at a point whose
+// density underflows. Where lp ends up -Inf for a finite row, the row of
+// grad (if non-nil) is set to zero: a vanishing density has no usable
+// gradient, and NaN would poison a sampler's state. The common case, no NaN
+// and no -Inf, costs one pass over lp and allocates nothing.
+func (f *Flow) overflowToNegInf(lp []float64, grad, x, c *mat.Dense) {
+	suspect := false
+	for _, v := range lp {
+		if math.IsNaN(v) || math.IsInf(v, -1) {
+			suspect = true
+			break
+		}
+	}
+	if !suspect || !f.finiteParams() {
+		return
+	}
+	for i, v := range lp {
+		if !(math.IsNaN(v) || math.IsInf(v, -1)) || !finiteRow(x, i) {
+			continue
+		}
+		if c != nil && !finiteRow(c, min(i, c.RawMatrix().Rows-1)) {
+			continue
+		}
+		lp[i] = math.Inf(-1)
+		if grad != nil {
+			g := grad.RawRowView(i)
+			for j := range g {
+				g[j] = 0
+			}
+		}
+	}
+}
+
+// finiteParams reports whether every parameter and buffer of f is finite.
+func (f *Flow) finiteParams() bool {
+	for _, t := range f.tensors() {
+		for _, v := range t.Data {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// finiteRow reports whether row i of m is finite.
+func finiteRow(m *mat.Dense, i int) bool {
+	for _, v := range m.RawRowView(i) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // SampleBatch fills every row of dst with a draw from p(x | c_i): one draw
@@ -473,8 +537,9 @@ func (d *Conditioned) LogProbGrad(grad, x []float64) float64 {
 
 // LogProbGradBatch writes, for every row x_i of x, ∂ log p(x_i | c)/∂x_i into
 // row i of grad and log p(x_i | c) into dst[i] (dst allocated if nil), and
-// returns dst. The parameters' gradients are not modified. It panics on
-// shape mismatch.
+// returns dst. The parameters' gradients are not modified. A finite row
+// whose log-density is -Inf (see Flow.LogProbBatch) gets a zero gradient.
+// It panics on shape mismatch.
 func (d *Conditioned) LogProbGradBatch(dst []float64, grad, x *mat.Dense) []float64 {
 	n, dim := x.Dims()
 	if gr, gc := grad.Dims(); dim != d.f.dim || gr != n || gc != dim {
@@ -518,5 +583,6 @@ func (d *Conditioned) LogProbGradBatch(dst []float64, grad, x *mat.Dense) []floa
 			copy(gr.Data[i*gr.Stride:i*gr.Stride+dim], xt.Grad[(i-from)*dim:(i-from+1)*dim])
 		}
 	}
+	d.f.overflowToNegInf(dst, grad, x, d.c)
 	return dst
 }

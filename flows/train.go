@@ -82,9 +82,12 @@ func (s *Settings) withDefaults() (Settings, error) {
 type EpochStats struct {
 	// Epoch counts from 1.
 	Epoch int
-	// TrainLoss is the mean loss of the epoch's training steps.
+	// TrainLoss is the mean loss of the epoch's training steps (NaN if
+	// every step was skipped).
 	TrainLoss float64
-	// ValLoss is the loss on the whole validation split after the epoch.
+	// ValLoss is the loss on the whole validation split after the epoch;
+	// +Inf when it is not finite (NaN or ±Inf), which never counts as an
+	// improvement.
 	ValLoss float64
 	// BestValLoss and BestEpoch are the best validation loss so far and its epoch.
 	BestValLoss float64
@@ -110,6 +113,10 @@ type TrainResult struct {
 	Converged bool
 	// NumTrain and NumVal are the sizes of the training and validation splits.
 	NumTrain, NumVal int
+	// Skipped is the number of optimiser steps skipped over the whole run
+	// because the loss or the gradient norm was NaN or infinite (see
+	// EpochStats.Skipped for each epoch).
+	Skipped int
 	// History has one entry per completed epoch.
 	History []EpochStats
 	// Runtime is the total wall time.
@@ -130,8 +137,18 @@ type LossFunc func(tp *nn.Tape, idx []int) *nn.Tensor
 // steps on batches (dropping the last partial batch unless KeepLastBatch),
 // clips the total gradient norm, evaluates the validation loss after every
 // epoch, and stops after StopAfterEpochs epochs without improvement or after
-// MaxEpochs, restoring the parameters of the best validation epoch. Steps
-// whose loss or gradient norm is not finite are skipped.
+// MaxEpochs, restoring the parameters of the best validation epoch.
+//
+// Numerical safety: a step whose loss or gradient norm is NaN or infinite
+// is skipped (the parameters are not touched) and counted in
+// EpochStats.Skipped and TrainResult.Skipped; a non-finite validation loss
+// counts as +Inf, never an improvement. If every step of an epoch is
+// skipped, training cannot progress (the parameters no longer change), so
+// Fit stops, restores the best parameters and returns the result with an
+// error wrapping ErrNonFinite; it does the same when no epoch reached a
+// finite validation loss, restoring the initial parameters. The parameters
+// after Fit returns are thus always those of a finite validation loss or
+// the initial ones, never the product of a diverged step.
 //
 // When ctx is cancelled or OnEpoch returns an error, Fit restores the best
 // parameters so far and returns the result with an error wrapping the cause.
@@ -207,7 +224,12 @@ func Fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *ra
 			steps++
 		}
 		vl := validationLoss(vtp, val, bs, loss)
-		st := EpochStats{Epoch: epoch, TrainLoss: sum / float64(steps), ValLoss: vl, Steps: steps, Skipped: skipped}
+		trainLoss := math.NaN()
+		if steps > 0 {
+			trainLoss = sum / float64(steps)
+		}
+		st := EpochStats{Epoch: epoch, TrainLoss: trainLoss, ValLoss: vl, Steps: steps, Skipped: skipped}
+		res.Skipped += skipped
 		if vl < res.BestValLoss {
 			res.BestValLoss, res.BestEpoch = vl, epoch
 			for i, p := range params {
@@ -228,6 +250,16 @@ func Fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *ra
 				return res, fmt.Errorf("flows: training stopped by OnEpoch: %w", err)
 			}
 		}
+		if steps == 0 {
+			restore()
+			res.Runtime = time.Since(start)
+			restored := "the initial weights"
+			if res.BestEpoch > 0 {
+				restored = fmt.Sprintf("the weights of epoch %d", res.BestEpoch)
+			}
+			return res, fmt.Errorf("flows: epoch %d: all %d training steps had a non-finite loss or gradient; restored %s: %w",
+				epoch, skipped, restored, ErrNonFinite)
+		}
 		if sinceBest >= s.StopAfterEpochs {
 			res.Converged = true
 			break
@@ -235,11 +267,15 @@ func Fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *ra
 	}
 	restore()
 	res.Runtime = time.Since(start)
+	if res.BestEpoch == 0 {
+		return res, fmt.Errorf("flows: no epoch of %d reached a finite validation loss; restored the initial weights: %w", res.Epochs, ErrNonFinite)
+	}
 	return res, nil
 }
 
 // validationLoss returns the mean loss over idx, evaluated in chunks of bs
-// rows on the NoGrad tape tp. NaN counts as +Inf (never an improvement).
+// rows on the NoGrad tape tp. A non-finite mean (NaN, +Inf or -Inf) counts
+// as +Inf: never an improvement.
 func validationLoss(tp *nn.Tape, idx []int, bs int, loss LossFunc) float64 {
 	var sum float64
 	for from := 0; from < len(idx); from += bs {
@@ -249,7 +285,7 @@ func validationLoss(tp *nn.Tape, idx []int, bs int, loss LossFunc) float64 {
 	}
 	tp.Reset()
 	v := sum / float64(len(idx))
-	if math.IsNaN(v) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return math.Inf(1)
 	}
 	return v

@@ -40,6 +40,12 @@ var (
 // Command keeps for its error messages.
 const stderrTail = 4096
 
+// maxResponseLine returns the longest response line a Command accepts for
+// outputs of length xDim: 1 MiB plus 32 bytes per value (a float64 takes at
+// most 24 characters in JSON). A longer line is a protocol violation, so
+// that a program printing without end cannot exhaust memory.
+func maxResponseLine(xDim int) int { return 1<<20 + 32*xDim }
+
 // CommandSettings tune a Command. The zero value of every field means the
 // documented default; a nil *CommandSettings means all defaults.
 type CommandSettings struct {
@@ -69,6 +75,8 @@ type Command struct {
 	args           []string
 	s              CommandSettings
 
+	maxLine int // longest accepted response line, maxResponseLine(xDim)
+
 	mu     sync.Mutex
 	idle   []*proc
 	live   map[*proc]struct{}
@@ -91,7 +99,8 @@ func NewCommand(thetaDim, xDim int, name string, args []string, s *CommandSettin
 	if err != nil {
 		return nil, fmt.Errorf("simulators: command: %w", err)
 	}
-	c := &Command{thetaDim: thetaDim, xDim: xDim, path: path, args: append([]string(nil), args...), live: map[*proc]struct{}{}}
+	c := &Command{thetaDim: thetaDim, xDim: xDim, path: path, args: append([]string(nil), args...), live: map[*proc]struct{}{},
+		maxLine: maxResponseLine(xDim)}
 	if s != nil {
 		c.s = *s
 		c.s.Env = append([]string(nil), s.Env...)
@@ -148,6 +157,9 @@ func (c *Command) Run(ctx context.Context, dst, theta []float64, rng *rand.Rand)
 	case line, ok := <-p.lines:
 		if !ok {
 			return nil, c.fail(p, ErrCrashed, "the process exited before answering")
+		}
+		if line == nil {
+			return nil, c.fail(p, ErrProtocol, fmt.Sprintf("response line longer than %d bytes", c.maxLine))
 		}
 		x, msg, err := parseResponse(line)
 		if err != nil {
@@ -277,7 +289,7 @@ func (c *Command) fail(p *proc, kind error, what string) error {
 type proc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	lines  chan []byte // response lines; closed when stdout ends
+	lines  chan []byte // response lines (nil: a line over the limit); closed when stdout ends
 	stderr *tailBuffer
 	exited chan struct{} // closed when the process has been waited for
 	req    []byte
@@ -316,7 +328,16 @@ func (c *Command) start() (*proc, error) {
 		defer pr.Close()
 		br := bufio.NewReader(pr)
 		for {
-			line, err := br.ReadBytes('\n')
+			line, err := readLine(br, c.maxLine)
+			if line == nil && err == nil {
+				// Over the limit: report it and stop reading; Run kills
+				// the process.
+				select {
+				case p.lines <- nil:
+				case <-p.exited:
+				}
+				return
+			}
 			if len(line) > 0 && (err == nil || err == io.EOF) {
 				select {
 				case p.lines <- line:
@@ -337,6 +358,26 @@ func (c *Command) start() (*proc, error) {
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// readLine returns the next line of br including its newline (or the rest
+// of the stream before an error), allocating no more than max bytes for
+// it. A line longer than max gives (nil, nil).
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > max {
+			return nil, nil
+		}
+		line = append(line, frag...)
+		if err != bufio.ErrBufferFull {
+			if line == nil {
+				line = []byte{} // an empty read is not the over-limit marker
+			}
+			return line, err
+		}
+	}
 }
 
 func (p *proc) kill() {

@@ -49,7 +49,8 @@
 // The program answers each request before the next one is sent, writes
 // nothing else to standard output (logging goes to standard error), and
 // exits when its standard input closes. A response that is not valid JSON of
-// this shape, a process that exits, and one that does not answer within
+// this shape, a response line longer than 1 MiB plus 32 bytes per value of
+// x, a process that exits, and one that does not answer within
 // CommandSettings.Timeout fail that simulation only: the process is killed
 // and a new one serves the next simulation. The error carries the exit
 // status and the end of the program's standard error.
@@ -87,7 +88,9 @@
 // .npy files, so data moves to and from Python's sbi (numpy.load,
 // torch.from_numpy; float32 arrays are read too). ReadCSV, WriteCSV, ReadNPY
 // and WriteNPY do the same for one matrix. Malformed files give a *FileError
-// naming the file and, where it applies, the row, line and column.
+// naming the file and, where it applies, the row, line and column. Readers
+// allocate according to the data present, never to a size a header
+// announces; compressed reference files may expand to 256 MiB at most.
 //
 // # Benchmark tasks
 //

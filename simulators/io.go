@@ -2,6 +2,7 @@ package simulators
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/csv"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -225,18 +227,33 @@ func WriteNPY(name string, m *mat.Dense) error {
 // a file that is not .npy, an unsupported element type or a truncated or
 // over-long data section, and wrapping ErrShape for arrays with no elements
 // or more than two dimensions.
+//
+// Memory is bounded by the file, not by its header: a header longer than
+// 1 MiB is rejected, and a shape announcing more data than the file holds
+// gives the truncation error without allocating for it.
 func ReadNPY(name string) (*mat.Dense, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("simulators: %w", err)
 	}
 	defer f.Close()
-	return decodeNPY(bufio.NewReader(f), name)
+	size := int64(-1) // unknown for pipes and devices
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	return decodeNPY(bufio.NewReader(f), name, size)
 }
 
-func decodeNPY(r io.Reader, name string) (m *mat.Dense, err error) {
+// maxNPYHeader bounds the header dictionary of a .npy file. numpy writes
+// about 128 bytes for a two-dimensional array of a plain type (and np.load
+// refuses more than 10,000 by default).
+const maxNPYHeader = 1 << 20
+
+// decodeNPY reads a .npy matrix from r, whose total length is size bytes
+// (negative if unknown); name is used in errors.
+func decodeNPY(r io.Reader, name string, size int64) (m *mat.Dense, err error) {
 	fail := func(err error) error { return &FileError{File: name, Err: err} }
-	hdr, err := readNPYHeader(r)
+	hdr, hlen, err := readNPYHeader(r)
 	if err != nil {
 		return nil, fail(fmt.Errorf("not a valid .npy file: %v: %w", err, ErrFormat))
 	}
@@ -251,8 +268,8 @@ func decodeNPY(r io.Reader, name string) (m *mat.Dense, err error) {
 	case '>':
 		order = binary.BigEndian
 	}
-	kind, size := typ[1], typ[2]
-	if order == nil || (kind != 'f' && kind != 'i') || (size != '4' && size != '8') {
+	kind, elemSize := typ[1], typ[2]
+	if order == nil || (kind != 'f' && kind != 'i') || (elemSize != '4' && elemSize != '8') {
 		return nil, fail(fmt.Errorf("element type %q not supported, want a float or integer of 4 or 8 bytes: %w", typ, ErrFormat))
 	}
 	var rows, cols int
@@ -267,11 +284,35 @@ func decodeNPY(r io.Reader, name string) (m *mat.Dense, err error) {
 	if rows <= 0 || cols <= 0 {
 		return nil, fail(fmt.Errorf("array has shape %v with no elements: %w", hdr.Descr.Shape, ErrShape))
 	}
+	es := int(elemSize - '0')
+	if rows > math.MaxInt/cols/es {
+		return nil, fail(fmt.Errorf("array of shape %v is too large: %w", hdr.Descr.Shape, ErrFormat))
+	}
 	n := rows * cols
-	es := int(size - '0')
-	raw := make([]byte, n*es)
-	if got, err := io.ReadFull(r, raw); err != nil {
-		return nil, fail(fmt.Errorf("truncated data: %d bytes, want %d for shape %v: %w", got, len(raw), hdr.Descr.Shape, ErrFormat))
+	want := int64(n * es)
+	if size >= 0 {
+		// The file's length tells at once whether the data is all there.
+		if got := size - hlen; got != want {
+			if got < want {
+				return nil, fail(fmt.Errorf("truncated data: %d bytes, want %d for shape %v: %w", max(got, 0), want, hdr.Descr.Shape, ErrFormat))
+			}
+			return nil, fail(fmt.Errorf("%d bytes after the data of shape %v: %w", got-want, hdr.Descr.Shape, ErrFormat))
+		}
+	}
+	var raw []byte
+	if size >= 0 {
+		// The size was checked above: allocate exactly.
+		raw = make([]byte, want)
+		got, err := io.ReadFull(r, raw)
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return nil, fail(fmt.Errorf("reading data: %w", err))
+		}
+		raw = raw[:got]
+	} else if raw, err = readAtMost(r, want); err != nil {
+		return nil, fail(fmt.Errorf("reading data: %w", err))
+	}
+	if int64(len(raw)) < want {
+		return nil, fail(fmt.Errorf("truncated data: %d bytes, want %d for shape %v: %w", len(raw), want, hdr.Descr.Shape, ErrFormat))
 	}
 	if extra, _ := io.Copy(io.Discard, r); extra > 0 {
 		return nil, fail(fmt.Errorf("%d bytes after the data of shape %v: %w", extra, hdr.Descr.Shape, ErrFormat))
@@ -302,19 +343,78 @@ func decodeNPY(r io.Reader, name string) (m *mat.Dense, err error) {
 	return m, nil
 }
 
-// readNPYHeader parses the header with npyio, turning its panics on
-// malformed input into errors.
-func readNPYHeader(r io.Reader) (hdr npyio.Header, err error) {
+// readAtMost reads n bytes from r, or fewer if r ends first, allocating as
+// the data arrives (starting at 64 KiB and doubling) rather than trusting n.
+func readAtMost(r io.Reader, n int64) ([]byte, error) {
+	buf := make([]byte, 0, min(n, 64<<10))
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(n-int64(len(buf)), int64(len(buf)))))
+		}
+		k := int(min(int64(cap(buf)-len(buf)), n-int64(len(buf))))
+		got, err := io.ReadFull(r, buf[len(buf):len(buf)+k])
+		buf = buf[:len(buf)+got]
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// readNPYHeader reads the preamble and header of a .npy file and parses
+// the header with npyio, turning its panics on malformed input into errors.
+// It returns the header and the number of bytes it consumed. The header
+// length field is checked against maxNPYHeader before anything is
+// allocated for it (npyio would allocate whatever a version 2 file
+// announces, up to 4 GiB).
+func readNPYHeader(r io.Reader) (hdr npyio.Header, consumed int64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("bad header: %v", p)
 		}
 	}()
-	nr, err := npyio.NewReader(r)
-	if err != nil {
-		return hdr, err
+	pre := make([]byte, 12, 12+256)
+	if _, err := io.ReadFull(r, pre[:8]); err != nil {
+		return hdr, 0, fmt.Errorf("reading the preamble: %w", err)
 	}
-	return nr.Header, nil
+	if string(pre[:6]) != "\x93NUMPY" {
+		return hdr, 0, npyio.ErrInvalidNumPyFormat
+	}
+	var hlen int
+	switch pre[6] {
+	case 1:
+		pre = pre[:10]
+		if _, err := io.ReadFull(r, pre[8:10]); err != nil {
+			return hdr, 0, fmt.Errorf("reading the header length: %w", err)
+		}
+		hlen = int(binary.LittleEndian.Uint16(pre[8:10]))
+	case 2:
+		if _, err := io.ReadFull(r, pre[8:12]); err != nil {
+			return hdr, 0, fmt.Errorf("reading the header length: %w", err)
+		}
+		h := binary.LittleEndian.Uint32(pre[8:12])
+		if h > maxNPYHeader {
+			return hdr, 0, fmt.Errorf("header of %d bytes, more than %d", h, maxNPYHeader)
+		}
+		hlen = int(h)
+	default:
+		return hdr, 0, fmt.Errorf("format version %d.%d, want 1.0 or 2.0", pre[6], pre[7])
+	}
+	b, err := readAtMost(r, int64(hlen))
+	if err != nil {
+		return hdr, 0, err
+	}
+	if len(b) < hlen {
+		return hdr, 0, fmt.Errorf("header truncated: %d bytes, want %d", len(b), hlen)
+	}
+	nr, err := npyio.NewReader(bytes.NewReader(append(pre, b...)))
+	if err != nil {
+		return hdr, 0, err
+	}
+	return nr.Header, int64(len(pre) + hlen), nil
 }
 
 // SaveCSV writes d to two CSV files, θ to thetaFile and x to xFile, with

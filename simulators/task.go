@@ -1,9 +1,11 @@
 package simulators
 
 import (
+	"bufio"
 	"compress/bzip2"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -210,26 +212,66 @@ func readRefCSV(name string, rows, cols int) (*mat.Dense, error) {
 		return nil, fmt.Errorf("simulators: %w", err)
 	}
 	defer f.Close()
-	var m *mat.Dense
-	if strings.HasSuffix(name, ".bz2") {
-		m, _, err = decodeCSV(bzip2.NewReader(f), name)
+	return decodeRef(bufio.NewReader(f), name, strings.HasSuffix(name, ".bz2"), maxRefBytes, rows, cols)
+}
+
+// maxRefBytes bounds the decompressed size of a bzip2-compressed reference
+// file: sbibm's largest, 10,000 samples of 10 parameters, is about 1 MB of
+// text, and a few dozen bytes of bzip2 can expand to gigabytes (a
+// decompression bomb would otherwise exhaust memory in decodeCSV).
+const maxRefBytes = 256 << 20
+
+// errRefTooLarge reports a compressed reference file that expands past
+// its limit.
+var errRefTooLarge = errors.New("decompressed data too large")
+
+// capReader passes reads through until more than max bytes have been read
+// in total, then fails with errRefTooLarge.
+type capReader struct {
+	r         io.Reader
+	read, max int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.read += int64(n); c.read > c.max {
+		return n, errRefTooLarge
+	}
+	return n, err
+}
+
+// decodeRef is readRefCSV on an open file r (bzip2-compressed when bz2 is
+// set, then decompressing at most limit bytes); name is used in errors.
+func decodeRef(r io.Reader, name string, bz2 bool, limit int64, rows, cols int) (*mat.Dense, error) {
+	var (
+		m   *mat.Dense
+		err error
+	)
+	if bz2 {
+		m, _, err = decodeCSV(&capReader{r: bzip2.NewReader(r), max: limit}, name)
 	} else {
-		m, _, err = decodeCSV(f, name)
+		m, _, err = decodeCSV(r, name)
+	}
+	if errors.Is(err, errRefTooLarge) {
+		return nil, &FileError{File: name, Err: fmt.Errorf("decompresses to more than %d bytes: %w", limit, ErrFormat)}
 	}
 	if err != nil {
 		var se bzip2.StructuralError
 		if errors.As(err, &se) {
 			return nil, &FileError{File: name, Err: fmt.Errorf("%v: %w", se, ErrFormat)}
 		}
+		if bz2 && errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &FileError{File: name, Err: fmt.Errorf("truncated bzip2 data: %w", ErrFormat)}
+		}
 		return nil, err
 	}
-	r, c := m.Dims()
-	if (rows > 0 && r != rows) || c != cols {
+	mr, mc := m.Dims()
+	if (rows > 0 && mr != rows) || mc != cols {
 		want := fmt.Sprintf("%d×%d", rows, cols)
 		if rows == 0 {
 			want = fmt.Sprintf("%d columns", cols)
 		}
-		return nil, &FileError{File: name, Err: fmt.Errorf("%d×%d values, want %s: %w", r, c, want, ErrShape)}
+		return nil, &FileError{File: name, Err: fmt.Errorf("%d×%d values, want %s: %w", mr, mc, want, ErrShape)}
 	}
 	return m, nil
 }

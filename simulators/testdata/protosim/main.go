@@ -12,12 +12,14 @@
 //	-3  answer {"error": "theta out of range"}
 //	-4  answer a line that is not JSON
 //	-5  answer {"x": [NaN, Infinity]} as Python's json module writes it
+//	-6  answer a 64 MiB line (a runaway print), then a valid response
 //
 // With -crash-after n it crashes on receiving request n+1, whatever θ.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -57,6 +59,14 @@ func main() {
 			fmt.Fprintln(out, "hello, world")
 		case -5:
 			fmt.Fprintln(out, `{"x": [NaN, Infinity]}`)
+		case -6:
+			chunk := bytes.Repeat([]byte("x"), 1<<16)
+			for range 1 << 10 {
+				if _, err := out.Write(chunk); err != nil {
+					os.Exit(4) // the reader gave up: a closed pipe
+				}
+			}
+			fmt.Fprintln(out, `{"x": [0, 0]}`)
 		default:
 			u := rand.New(rand.NewPCG(req.Seed, 0)).Float64()
 			resp, _ := json.Marshal(map[string][]float64{"x": {a + req.Theta[1], u}})
