@@ -64,18 +64,22 @@ type env struct {
 }
 
 var commands = map[string]func(ctx context.Context, e env, args []string) error{
-	"demo":   runDemo,
-	"infer":  runInfer,
-	"sample": runSample,
-	"tasks":  runTasks,
+	"benchmark": runBenchmark,
+	"demo":      runDemo,
+	"infer":     runInfer,
+	"sample":    runSample,
+	"sbc":       runSBC,
+	"tasks":     runTasks,
 }
 
 const usageText = `usage: gosbi <command> [flags]
 
 commands:
+  benchmark  score inference on sbibm observations by C2ST against the paper
   demo       train NPE on two_moons and write a posterior pair plot
   infer      run inference for an sbibm task at an observation
   sample     draw samples from a saved posterior
+  sbc        check calibration: SBC ranks, ECDF, coverage and TARP plots
   tasks      list the built-in tasks
 
 Run 'gosbi <command> -h' for the flags of a command.
