@@ -13,7 +13,8 @@
 // # Figures
 //
 // Every constructor (NewPair, NewLoss, NewTrace, NewAutocorr, NewRankHist,
-// NewECDFDiff, NewECDFDiffPIT, NewCoverage, NewTARP, NewPredictive) returns a
+// NewECDFDiff, NewECDFDiffPIT, NewCoverage, NewTARP, NewPredictive, NewC2ST)
+// returns a
 // *Figure: a grid of ordinary *plot.Plot panels, aligned with plot.Align, with an
 // optional title and legend. Panels may be restyled or receive more plotters
 // before saving. Figure.Save writes a file whose format follows the extension
