@@ -14,9 +14,8 @@
 //
 // Every constructor (NewPair, NewLoss, NewTrace, NewAutocorr, NewRankHist,
 // NewECDFDiff, NewECDFDiffPIT, NewCoverage, NewTARP, NewPredictive, NewC2ST)
-// returns a
-// *Figure: a grid of ordinary *plot.Plot panels, aligned with plot.Align, with an
-// optional title and legend. Panels may be restyled or receive more plotters
+// returns a *Figure: a grid of ordinary *plot.Plot panels, aligned with
+// plot.Align, with an optional title and legend. Panels may be restyled or receive more plotters
 // before saving. Figure.Save writes a file whose format follows the extension
 // (.png, .svg, .pdf, .jpg, .tif, .eps, .tex); Figure.WriterTo writes to any
 // io.Writer and Figure.Draw onto any draw.Canvas. Sizes are vg.Length values;
