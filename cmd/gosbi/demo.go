@@ -35,7 +35,7 @@ func runDemo(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "simulation %.1fs, training %.1fs (%v epochs, best validation log-prob %.3f), sampling %.2fs (acceptance %.3f)\n",
-		s.SimulationSeconds, s.TrainingSeconds, s.Epochs, s.BestValLogProb, s.SamplingSeconds, s.AcceptanceRate)
+		s.SimulationSeconds, s.TrainingSeconds, s.Epochs, -s.BestValLoss, s.SamplingSeconds, s.AcceptanceRate)
 	fmt.Fprintf(e.stdout, "posterior at x_o = (0, 0): mean (%.3f, %.3f), std (%.3f, %.3f)\n",
 		s.PosteriorMean[0], s.PosteriorMean[1], s.PosteriorStd[0], s.PosteriorStd[1])
 	fmt.Fprintf(e.stdout, "wrote %s (total %.1fs)\n", filepath.Join(*out, "posterior.png"), s.TotalSeconds)

@@ -29,7 +29,8 @@ type pipeline struct {
 	prior       dist.Distribution
 	thetaNames  []string
 	xo          []float64
-	method      string // "npe" or "snpe"
+	method      string // "npe", "snpe", "nle", "snle", "nre" or "snre"
+	sampler     string // for nle/nre: an MCMC kernel name, "rejection" or "importance"
 	estimator   string // "maf" or "nsf"
 	simulations int    // total over all rounds
 	rounds      int
@@ -44,26 +45,33 @@ type pipeline struct {
 
 // summary is what summary.json holds.
 type summary struct {
-	Task               string    `json:"task"`
-	Method             string    `json:"method"`
-	Estimator          string    `json:"estimator"`
-	Seed               uint64    `json:"seed"`
-	Observation        []float64 `json:"observation"`
-	Simulations        int       `json:"simulations"`
-	Rounds             int       `json:"rounds"`
-	InvalidSimulations int       `json:"invalid_simulations"`
-	FailedSimulations  int       `json:"failed_simulations"`
-	Epochs             []int     `json:"epochs"`
-	BestValLoss        float64   `json:"best_validation_loss"`
-	BestValLogProb     float64   `json:"best_validation_log_prob"`
-	NumSamples         int       `json:"num_samples"`
-	AcceptanceRate     float64   `json:"acceptance_rate"`
-	SimulationSeconds  float64   `json:"simulation_seconds"`
-	TrainingSeconds    float64   `json:"training_seconds"`
-	SamplingSeconds    float64   `json:"sampling_seconds"`
-	TotalSeconds       float64   `json:"total_seconds"`
-	PosteriorMean      []float64 `json:"posterior_mean"`
-	PosteriorStd       []float64 `json:"posterior_std"`
+	Task               string     `json:"task"`
+	Method             string     `json:"method"`
+	Estimator          string     `json:"estimator"`
+	Seed               uint64     `json:"seed"`
+	Observation        []float64  `json:"observation"`
+	Simulations        int        `json:"simulations"`
+	Rounds             int        `json:"rounds"`
+	InvalidSimulations int        `json:"invalid_simulations"`
+	FailedSimulations  int        `json:"failed_simulations"`
+	Epochs             []int      `json:"epochs"`
+	BestValLoss        float64    `json:"best_validation_loss"`
+	BestValLogProb     *float64   `json:"best_validation_log_prob,omitempty"`
+	NumSamples         int        `json:"num_samples"`
+	Sampler            string     `json:"sampler"`
+	AcceptanceRate     float64    `json:"acceptance_rate"`
+	RHat               []*float64 `json:"rhat,omitempty"`
+	ESSBulk            []*float64 `json:"ess_bulk,omitempty"`
+	ESSTail            []*float64 `json:"ess_tail,omitempty"`
+	ImportanceESS      *float64   `json:"importance_ess,omitempty"`
+	Warnings           []string   `json:"warnings,omitempty"`
+	PosteriorFile      string     `json:"posterior_file,omitempty"`
+	SimulationSeconds  float64    `json:"simulation_seconds"`
+	TrainingSeconds    float64    `json:"training_seconds"`
+	SamplingSeconds    float64    `json:"sampling_seconds"`
+	TotalSeconds       float64    `json:"total_seconds"`
+	PosteriorMean      []float64  `json:"posterior_mean"`
+	PosteriorStd       []float64  `json:"posterior_std"`
 }
 
 // runPipeline simulates, trains, samples and writes every output file.
@@ -91,43 +99,135 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 		trainBar *progress
 		round    int
 	)
-	settings := &sbi.InferSettings{
-		Config: &sbi.NPEConfig{Estimator: est},
-		Rounds: p.rounds,
-		Simulate: &simulators.Settings{OnProgress: func(pr simulators.Progress) error {
-			if simBar == nil {
-				simBar = newProgress(e.stderr, e.tty, false, fmt.Sprintf("round %d: simulating", round), pr.Total)
-			}
-			simBar.update(pr.Done, fmt.Sprintf("(%d invalid, %d failed)", pr.Invalid, pr.Failed))
-			return nil
-		}},
-		Train: &sbi.TrainSettings{Settings: flows.Settings{MaxEpochs: p.maxEpochs, OnEpoch: func(es flows.EpochStats) error {
-			if trainBar == nil {
-				trainBar = newProgress(e.stderr, e.tty, false, fmt.Sprintf("round %d: training", round), -1)
-			}
-			trainBar.update(es.Epoch, fmt.Sprintf("epoch %d val loss %.4f best %.4f (epoch %d)", es.Epoch, es.ValLoss, es.BestValLoss, es.BestEpoch))
-			return nil
-		}}},
-		OnRound: func(rr sbi.RoundResult) error {
-			if simBar != nil {
-				simBar.finish(rr.Simulation.Done, fmt.Sprintf("done in %.1fs (%d ok, %d invalid, %d failed)",
-					rr.Simulation.Runtime.Seconds(), rr.Simulation.OK, rr.Simulation.Invalid, rr.Simulation.Failed))
-			}
-			if trainBar != nil && rr.Train != nil {
-				trainBar.finish(rr.Train.Epochs, fmt.Sprintf("epochs in %.1fs, best validation loss %.4f at epoch %d",
-					rr.Train.Runtime.Seconds(), rr.Train.BestValLoss, rr.Train.BestEpoch))
-			}
-			simBar, trainBar = nil, nil
-			round = rr.Round + 1
-			return nil
-		},
+	simulate := &simulators.Settings{OnProgress: func(pr simulators.Progress) error {
+		if simBar == nil {
+			simBar = newProgress(e.stderr, e.tty, false, fmt.Sprintf("round %d: simulating", round), pr.Total)
+		}
+		simBar.update(pr.Done, fmt.Sprintf("(%d invalid, %d failed)", pr.Invalid, pr.Failed))
+		return nil
+	}}
+	train := &sbi.TrainSettings{Settings: flows.Settings{MaxEpochs: p.maxEpochs, OnEpoch: func(es flows.EpochStats) error {
+		if trainBar == nil {
+			trainBar = newProgress(e.stderr, e.tty, false, fmt.Sprintf("round %d: training", round), -1)
+		}
+		trainBar.update(es.Epoch, fmt.Sprintf("epoch %d val loss %.4f best %.4f (epoch %d)", es.Epoch, es.ValLoss, es.BestValLoss, es.BestEpoch))
+		return nil
+	}}}
+	onRound := func(rr sbi.RoundResult) error {
+		if simBar != nil {
+			simBar.finish(rr.Simulation.Done, fmt.Sprintf("done in %.1fs (%d ok, %d invalid, %d failed)",
+				rr.Simulation.Runtime.Seconds(), rr.Simulation.OK, rr.Simulation.Invalid, rr.Simulation.Failed))
+		}
+		if trainBar != nil && rr.Train != nil {
+			trainBar.finish(rr.Train.Epochs, fmt.Sprintf("epochs in %.1fs, best validation loss %.4f at epoch %d",
+				rr.Train.Runtime.Seconds(), rr.Train.BestValLoss, rr.Train.BestEpoch))
+		}
+		simBar, trainBar = nil, nil
+		round = rr.Round + 1
+		return nil
 	}
-	if p.method == "snpe" {
-		settings.Observation = p.xo
-	}
-	post, res, err := sbi.Infer(ctx, p.sim, p.prior, perRound, rng, settings)
-	if err != nil {
-		return nil, err
+
+	var (
+		samples *mat.Dense
+		res     *sbi.InferResult
+		sampled time.Time
+		err     error
+	)
+	switch p.method {
+	case "npe", "snpe":
+		settings := &sbi.InferSettings{
+			Config: &sbi.NPEConfig{Estimator: est}, Rounds: p.rounds,
+			Simulate: simulate, Train: train, OnRound: onRound,
+		}
+		if p.method == "snpe" {
+			settings.Observation = p.xo
+		}
+		var post *sbi.DirectPosterior
+		post, res, err = sbi.Infer(ctx, p.sim, p.prior, perRound, rng, settings)
+		if err != nil {
+			return nil, err
+		}
+		sampled = time.Now()
+		c, err := post.At(p.xo)
+		if err != nil {
+			return nil, err
+		}
+		sr, err := c.SampleN(ctx, p.samples, rng)
+		if err != nil {
+			return nil, err
+		}
+		samples = sr.Samples
+		s.Sampler = "direct"
+		s.AcceptanceRate = sr.AcceptanceRate
+		s.PosteriorFile = "posterior.gosbi"
+		if err := sbi.SaveFile(filepath.Join(p.out, s.PosteriorFile), post); err != nil {
+			return nil, err
+		}
+	default: // nle, snle, nre, snre
+		xo := mat.NewDense(1, len(p.xo), append([]float64(nil), p.xo...))
+		mcmcSettings := &sbi.MCMCSettings{}
+		if p.sampler != "rejection" && p.sampler != "importance" {
+			k, err := sbi.KernelByName(p.sampler)
+			if err != nil {
+				return nil, usageError{err}
+			}
+			mcmcSettings.Kernel = k
+		}
+		settings := &sbi.PotentialInferSettings{
+			NLE: &sbi.NLEConfig{Estimator: est}, Rounds: p.rounds, MCMC: mcmcSettings,
+			Simulate: simulate, Train: train, OnRound: onRound,
+		}
+		if p.rounds > 1 {
+			settings.Observation = xo
+		}
+		infer := sbi.InferNLE
+		if strings.HasSuffix(p.method, "nre") {
+			infer = sbi.InferNRE
+		}
+		var post *sbi.MCMCPosterior
+		post, res, err = infer(ctx, p.sim, p.prior, perRound, rng, settings)
+		if err != nil {
+			return nil, err
+		}
+		sampled = time.Now()
+		s.Sampler = p.sampler
+		switch p.sampler {
+		case "rejection", "importance":
+			pot, err := post.Potential(xo)
+			if err != nil {
+				return nil, err
+			}
+			if p.sampler == "rejection" {
+				rp, err := sbi.NewRejectionPosterior(ctx, pot, p.prior, rng, nil)
+				if err != nil {
+					return nil, err
+				}
+				rr, err := rp.SampleN(ctx, p.samples, rng)
+				if err != nil {
+					return nil, err
+				}
+				samples, s.AcceptanceRate = rr.Samples, rr.AcceptanceRate
+				s.Warnings = append(rp.Warnings(), rr.Warnings...)
+			} else {
+				ip, err := sbi.NewImportanceSamplingPosterior(pot, p.prior, nil)
+				if err != nil {
+					return nil, err
+				}
+				ir, err := ip.SampleN(ctx, p.samples, rng)
+				if err != nil {
+					return nil, err
+				}
+				samples, s.AcceptanceRate = ir.Samples, 1
+				s.ImportanceESS = finiteOrNil(ir.ESS)
+			}
+		default:
+			mr, err := post.Sample(ctx, xo, p.samples, rng)
+			if err != nil {
+				return nil, err
+			}
+			samples, s.AcceptanceRate, s.Warnings = mr.Samples, mr.AcceptanceRate, mr.Warnings
+			s.RHat, s.ESSBulk, s.ESSTail = finitesOrNil(mr.RHat), finitesOrNil(mr.ESSBulk), finitesOrNil(mr.ESSTail)
+		}
 	}
 	for _, rr := range res.Rounds {
 		s.Simulations += rr.Simulation.Requested
@@ -140,28 +240,18 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 			s.BestValLoss = rr.Train.BestValLoss
 		}
 	}
-	s.BestValLogProb = -s.BestValLoss
+	if !strings.HasSuffix(p.method, "nre") {
+		// The NPE and NLE losses are negative mean log-densities; NRE's is a
+		// classification loss.
+		s.BestValLogProb = finiteOrNil(-s.BestValLoss)
+	}
+	s.SamplingSeconds = time.Since(sampled).Seconds()
+	s.PosteriorMean, s.PosteriorStd = colMeanStd(samples)
 
-	t0 := time.Now()
-	c, err := post.At(p.xo)
-	if err != nil {
+	if err := simulators.WriteCSV(filepath.Join(p.out, "posterior_samples.csv"), samples, p.thetaNames); err != nil {
 		return nil, err
 	}
-	sr, err := c.SampleN(ctx, p.samples, rng)
-	if err != nil {
-		return nil, err
-	}
-	s.SamplingSeconds = time.Since(t0).Seconds()
-	s.AcceptanceRate = sr.AcceptanceRate
-	s.PosteriorMean, s.PosteriorStd = colMeanStd(sr.Samples)
-
-	if err := simulators.WriteCSV(filepath.Join(p.out, "posterior_samples.csv"), sr.Samples, p.thetaNames); err != nil {
-		return nil, err
-	}
-	if err := sbi.SaveFile(filepath.Join(p.out, "posterior.gosbi"), post); err != nil {
-		return nil, err
-	}
-	if err := pairPlot(filepath.Join(p.out, p.plotName), sr.Samples, p.thetaNames, p.truth, p.reference,
+	if err := pairPlot(filepath.Join(p.out, p.plotName), samples, p.thetaNames, p.truth, p.reference,
 		fmt.Sprintf("%s: %s posterior, %d simulations", p.name, strings.ToUpper(p.method), s.Simulations)); err != nil {
 		return nil, err
 	}
@@ -186,6 +276,22 @@ func pairPlot(path string, samples *mat.Dense, names []string, truth []float64, 
 	_, d := samples.Dims()
 	size := vg.Length(max(4, min(12, 2*d))) * vg.Inch
 	return fig.Save(path, size, size)
+}
+
+// finiteOrNil returns &v, or nil (JSON null) when v is NaN or infinite.
+func finiteOrNil(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func finitesOrNil(vs []float64) []*float64 {
+	out := make([]*float64, len(vs))
+	for i, v := range vs {
+		out[i] = finiteOrNil(v)
+	}
+	return out
 }
 
 func writeJSON(path string, v any) error {
@@ -246,13 +352,14 @@ func readObservation(path string, want int) ([]float64, error) {
 func runInfer(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "infer", "-task NAME -observation FILE.csv [flags]")
 	task := fs.String("task", "", "sbibm task name (see 'gosbi tasks')")
-	method := fs.String("method", "npe", "inference method: npe or snpe")
+	method := fs.String("method", "npe", "inference method: npe, snpe, nle, snle, nre or snre")
+	sampler := fs.String("sampler", "", "posterior sampler for nle/nre: slice (default), slice_chains, nuts, hmc, mh, rejection or importance")
 	nsim := fs.Int("simulations", 10_000, "simulation budget (total over all rounds)")
 	obs := fs.String("observation", "", "observation file: sbibm CSV with a header row and one data row")
 	nsamples := fs.Int("num-samples", 10_000, "number of posterior samples to draw")
 	seed := fs.Uint64("seed", 1, "random seed")
 	out := fs.String("out", "out", "output folder")
-	rounds := fs.Int("rounds", 0, "number of rounds (snpe; default 2, npe: 1)")
+	rounds := fs.Int("rounds", 0, "number of rounds of sequential methods (default 2; npe, nle, nre: 1)")
 	estimator := fs.String("estimator", "maf", "density estimator: maf or nsf")
 	data := fs.String("data", "", "sbibm data folder (needed by slcp_distractors only)")
 	maxEpochs := fs.Int("max-epochs", 0, "cap on training epochs per round (0: until early stopping)")
@@ -270,19 +377,33 @@ func runInfer(ctx context.Context, e env, args []string) error {
 		return usageError{err}
 	}
 	switch *method {
-	case "npe":
+	case "npe", "nle", "nre":
 		if *rounds == 0 {
 			*rounds = 1
 		}
 		if *rounds != 1 {
-			return usagef("-rounds %d: npe is a single round (use -method snpe)", *rounds)
+			return usagef("-rounds %d: %s is a single round (use -method s%s)", *rounds, *method, *method)
 		}
-	case "snpe":
+	case "snpe", "snle", "snre":
 		if *rounds == 0 {
 			*rounds = 2
 		}
 	default:
-		return usagef("unknown method %q (want npe or snpe)", *method)
+		return usagef("unknown method %q (want npe, snpe, nle, snle, nre or snre)", *method)
+	}
+	switch {
+	case strings.HasSuffix(*method, "npe"):
+		if *sampler != "" && *sampler != "direct" {
+			return usagef("-sampler %q: %s samples its posterior directly", *sampler, *method)
+		}
+		*sampler = "direct"
+	case *sampler == "":
+		*sampler = "slice"
+	case *sampler == "rejection" || *sampler == "importance":
+	default:
+		if _, err := sbi.KernelByName(*sampler); err != nil {
+			return usagef("unknown sampler %q (want slice, slice_chains, nuts, hmc, mh, rejection or importance)", *sampler)
+		}
 	}
 	switch {
 	case *rounds < 1:
@@ -304,17 +425,24 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	}
 	s, err := runPipeline(ctx, e, pipeline{
 		name: t.Name, sim: t.Simulator, prior: t.Prior, thetaNames: t.ThetaNames, xo: xo,
-		method: *method, estimator: *estimator, simulations: *nsim, rounds: *rounds, samples: *nsamples,
+		method: *method, sampler: *sampler, estimator: *estimator, simulations: *nsim, rounds: *rounds, samples: *nsamples,
 		seed: *seed, maxEpochs: *maxEpochs, out: *out, plotName: "pairplot.png",
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s %s: %d simulations, %v epochs, best validation log-prob %.3f, acceptance %.3f\n",
-		s.Task, s.Method, s.Simulations, s.Epochs, s.BestValLogProb, s.AcceptanceRate)
+	fmt.Fprintf(e.stdout, "%s %s: %d simulations, %v epochs, best validation loss %.3f, %s sampler acceptance %.3f\n",
+		s.Task, s.Method, s.Simulations, s.Epochs, s.BestValLoss, s.Sampler, s.AcceptanceRate)
+	for _, w := range s.Warnings {
+		fmt.Fprintf(e.stdout, "warning: %s\n", w)
+	}
 	fmt.Fprintf(e.stdout, "times: simulation %.1fs, training %.1fs, sampling %.2fs, total %.1fs\n",
 		s.SimulationSeconds, s.TrainingSeconds, s.SamplingSeconds, s.TotalSeconds)
-	fmt.Fprintf(e.stdout, "wrote %s/{posterior_samples.csv,pairplot.png,posterior.gosbi,summary.json}\n", *out)
+	files := "posterior_samples.csv,pairplot.png,summary.json"
+	if s.PosteriorFile != "" {
+		files += "," + s.PosteriorFile
+	}
+	fmt.Fprintf(e.stdout, "wrote %s/{%s}\n", *out, files)
 	return nil
 }
 

@@ -103,6 +103,57 @@ func TestInferWritesEveryFile(t *testing.T) {
 	}
 }
 
+// TestInferPotentialMethods runs likelihood and ratio estimation with a
+// tiny budget through each kind of sampler and checks the summary reports
+// the sampler's diagnostics.
+func TestInferPotentialMethods(t *testing.T) {
+	dir := t.TempDir()
+	obs := writeFile(t, dir, "obs.csv", "data_1,data_2\n0.1,-0.05\n")
+	tests := []struct {
+		method, sampler string
+		wantRHat        bool
+	}{
+		{"nle", "slice", true},
+		{"nre", "importance", false},
+		{"nre", "rejection", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+"_"+tt.sampler, func(t *testing.T) {
+			out := filepath.Join(dir, tt.method+"_"+tt.sampler)
+			code, _, stderr := runCmd(t, "infer", "-task", "two_moons", "-method", tt.method, "-sampler", tt.sampler,
+				"-simulations", "300", "-observation", obs, "-num-samples", "100", "-out", out, "-max-epochs", "2")
+			if code != 0 {
+				t.Fatalf("exit status %d, stderr:\n%s", code, stderr)
+			}
+			b, err := os.ReadFile(filepath.Join(out, "summary.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s summary
+			if err := json.Unmarshal(b, &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.Sampler != tt.sampler || s.Method != tt.method {
+				t.Errorf("summary method %q sampler %q, want %q %q", s.Method, s.Sampler, tt.method, tt.sampler)
+			}
+			if got := len(s.RHat) == 2; got != tt.wantRHat {
+				t.Errorf("summary has R-hat for 2 parameters: %v, want %v", got, tt.wantRHat)
+			}
+			if tt.sampler == "importance" && s.ImportanceESS == nil {
+				t.Errorf("summary lacks the importance-sampling ESS")
+			}
+			samples, err := os.ReadFile(filepath.Join(out, "posterior_samples.csv"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(strings.Split(strings.TrimSpace(string(samples)), "\n")); n != 101 {
+				t.Errorf("posterior_samples.csv has %d lines, want 101", n)
+			}
+			checkPNG(t, filepath.Join(out, "pairplot.png"))
+		})
+	}
+}
+
 func TestBadInputExitsTwo(t *testing.T) {
 	dir := t.TempDir()
 	good := writeFile(t, dir, "good.csv", "data_1,data_2\n0,0\n")
@@ -131,6 +182,9 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"nan", []string{"infer", "-task", "two_moons", "-observation", nan}, "NaN"},
 		{"bad flag", []string{"infer", "-bogus"}, "bogus"},
 		{"negative budget", []string{"infer", "-task", "two_moons", "-simulations", "-5", "-observation", good}, "-simulations"},
+		{"unknown sampler", []string{"infer", "-task", "two_moons", "-method", "nle", "-sampler", "gibbs", "-observation", good}, "unknown sampler"},
+		{"npe with sampler", []string{"infer", "-task", "two_moons", "-method", "npe", "-sampler", "nuts", "-observation", good}, "directly"},
+		{"nle rounds", []string{"infer", "-task", "two_moons", "-method", "nle", "-rounds", "2", "-observation", good}, "single round"},
 		{"npe rounds", []string{"infer", "-task", "two_moons", "-rounds", "3", "-observation", good}, "single round"},
 		{"corrupt posterior", []string{"sample", "-posterior", corrupt, "-observation", good, "-out", filepath.Join(dir, "s.csv")}, "sample"},
 		{"sample without out", []string{"sample", "-posterior", corrupt, "-observation", good}, "-out is required"},
