@@ -59,6 +59,26 @@
 // observations at once, batching flow calls across them (for diagnostics
 // such as SBC).
 //
+// # Likelihood and ratio estimation
+//
+// NLE learns the likelihood q(x | θ) with a conditional flow (x modelled, θ
+// the context); NRE learns the ratio r(θ, x) = p(x | θ)/p(x) with a residual
+// classifier on z-scored (θ, x), with the NRE-A (binary cross-entropy on
+// shuffled pairs), NRE-B (contrastive, 10 atoms), NRE-C and balanced (BNRE)
+// losses. Both give a Potential at an observation x_o made of K i.i.d.
+// trials (one per row): Σ_k log q(x_k | θ) + log p(θ), or
+// Σ_k log r(θ, x_k) + log p(θ), -Inf outside the prior's support, evaluated
+// in batches and differentiable in θ through nn, so that every mcmc kernel
+// applies. MCMCPosterior samples it with sbi's defaults (vectorised slice
+// sampling, 20 chains, 200 warmup steps, resampling initialisation, moves in
+// unconstrained space for bounded priors) and reports R-hat, bulk and tail
+// ESS and warnings; a DirectPosterior (NPE) can serve as initialiser or
+// independence proposal. RejectionPosterior and ImportanceSamplingPosterior
+// sample any potential with a proposal and estimate its log normalising
+// constant. InferNLE and InferNRE run one round or several (SNLE, SNRE).
+// Unlike NPE, NLE and NRE treat simulations with NaN or ±Inf values as an
+// error in every round unless AppendOptions.ExcludeInvalid opts in.
+//
 // # Files
 //
 // Save writes a posterior (prior description, z-scoring, embedding, flow,
