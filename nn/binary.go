@@ -168,12 +168,19 @@ func binaryRow(kind opKind, dst, a []float64, acs int, b []float64, bcs int) {
 
 func (tp *Tape) binaryBackward(n *node) {
 	a, b, out := n.a, n.b, n.out
-	ga, gb := tp.grad(a), tp.grad(b)
 	g := out.Grad
 	if sameShape(a, b) {
-		binarySameBackward(n.kind, g, out.Data, a.Data, b.Data, ga, gb)
+		// One operand after the other: if a and b are the same tensor, the
+		// second sees the buffer written by the first (not fresh).
+		if ga, fresh := tp.gradOut(a); ga != nil {
+			binarySameBackwardA(n.kind, ga, g, b.Data, fresh)
+		}
+		if gb, fresh := tp.gradOut(b); gb != nil {
+			binarySameBackwardB(n.kind, gb, g, out.Data, a.Data, b.Data, fresh)
+		}
 		return
 	}
+	ga, gb := tp.grad(a), tp.grad(b)
 	r, c := out.Rows, out.Cols
 	sa, sb := strides(a, r, c), strides(b, r, c)
 	// General strided loop; broadcasting ops are rarer and cheap (bias-like).
@@ -216,54 +223,72 @@ func (tp *Tape) binaryBackward(n *node) {
 	}
 }
 
-func binarySameBackward(kind opKind, g, y, a, b, ga, gb []float64) {
+// binarySameBackwardA propagates g to the first operand's gradient ga (set
+// when it is fresh, accumulated otherwise) for same-shape operands.
+func binarySameBackwardA(kind opKind, ga, g, b []float64, set bool) {
 	n := len(g)
-	a, b, y = a[:n], b[:n], y[:n]
-	switch kind {
-	case opAdd, opSub:
-		if ga != nil {
-			ga = ga[:n]
-			for i, v := range g {
-				ga[i] += v
-			}
+	ga, b = ga[:n], b[:n]
+	switch {
+	case (kind == opAdd || kind == opSub) && set:
+		copy(ga, g)
+	case kind == opAdd || kind == opSub:
+		for i, v := range g {
+			ga[i] += v
 		}
-		if gb != nil {
-			gb = gb[:n]
-			if kind == opAdd {
-				for i, v := range g {
-					gb[i] += v
-				}
-			} else {
-				for i, v := range g {
-					gb[i] -= v
-				}
-			}
+	case kind == opMul && set:
+		for i, v := range g {
+			ga[i] = v * b[i]
 		}
-	case opMul:
-		if ga != nil {
-			ga = ga[:n]
-			for i, v := range g {
-				ga[i] += v * b[i]
-			}
+	case kind == opMul:
+		for i, v := range g {
+			ga[i] += v * b[i]
 		}
-		if gb != nil {
-			gb = gb[:n]
-			for i, v := range g {
-				gb[i] += v * a[i]
-			}
+	case kind == opDiv && set:
+		for i, v := range g {
+			ga[i] = v / b[i]
 		}
-	case opDiv:
-		if ga != nil {
-			ga = ga[:n]
-			for i, v := range g {
-				ga[i] += v / b[i]
-			}
+	case kind == opDiv:
+		for i, v := range g {
+			ga[i] += v / b[i]
 		}
-		if gb != nil {
-			gb = gb[:n]
-			for i, v := range g {
-				gb[i] -= v * y[i] / b[i]
-			}
+	}
+}
+
+// binarySameBackwardB propagates g to the second operand's gradient gb (set
+// when it is fresh, accumulated otherwise); y is the op's output.
+func binarySameBackwardB(kind opKind, gb, g, y, a, b []float64, set bool) {
+	n := len(g)
+	gb, y, a, b = gb[:n], y[:n], a[:n], b[:n]
+	switch {
+	case kind == opAdd && set:
+		copy(gb, g)
+	case kind == opAdd:
+		for i, v := range g {
+			gb[i] += v
+		}
+	case kind == opSub && set:
+		for i, v := range g {
+			gb[i] = -v
+		}
+	case kind == opSub:
+		for i, v := range g {
+			gb[i] -= v
+		}
+	case kind == opMul && set:
+		for i, v := range g {
+			gb[i] = v * a[i]
+		}
+	case kind == opMul:
+		for i, v := range g {
+			gb[i] += v * a[i]
+		}
+	case kind == opDiv && set:
+		for i, v := range g {
+			gb[i] = -(v * y[i] / b[i])
+		}
+	case kind == opDiv:
+		for i, v := range g {
+			gb[i] -= v * y[i] / b[i]
 		}
 	}
 }

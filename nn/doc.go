@@ -63,18 +63,27 @@
 //		opt.ZeroGrad()
 //	}
 //
-// allocates nothing in steady state except inside gonum's parallel GEMM for
-// large products (which starts goroutines when a product's output spans at
-// least four 64×64 blocks). With a nil tape every op allocates its result
+// allocates nothing in steady state. Gradient buffers of intermediate
+// tensors are not cleared on the forward pass: the first op to propagate
+// into one during Backward overwrites it (a GEMM with beta = 0, a copy),
+// later ones accumulate; a buffer nothing propagated into is cleared when
+// Backward reaches its op. With a nil tape every op allocates its result
 // (MaskedLinear also its masked weight); use a NoGrad tape for repeated
 // inference. Tensors returned by a tape's ops are valid only until its
 // next Reset. A Tape must not be shared between goroutines; modules may be
 // evaluated concurrently with one tape per goroutine, but backward passes
-// that accumulate into the same parameters must not run concurrently.
+// that accumulate into the same parameters must not run concurrently,
+// unless their tapes redirect the parameters' gradients to buffers of
+// their own (Tape.RedirectGrads). DataParallel builds data-parallel
+// training on that: it splits a batch between goroutines and adds the
+// parts' gradients in a fixed order.
 //
 // All matrix products (MatMul, MatMulT, Linear and their backward passes)
-// go through blas64.Gemm in a single internal function, with transposed
-// operands passed as such rather than copied.
+// go through one internal function calling internal/gemm (AVX-512 or AVX2
+// micro-kernels chosen at run time, pure Go elsewhere), with transposed
+// operands passed as such rather than copied. Tanh, Exp, Log1p, Sigmoid,
+// Softplus and LogSigmoid and Adam's update run vectorised kernels of
+// internal/vmath, as accurate as the math package (within 1–2 ulp).
 //
 // # Fused ops
 //

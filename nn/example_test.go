@@ -148,3 +148,37 @@ func ExampleNewMaskedLinear() {
 	fmt.Println("output 0 unchanged:", a.Data[0] == b.Data[0], "output 1 unchanged:", a.Data[1] == b.Data[1])
 	// Output: output 0 unchanged: true output 1 unchanged: false
 }
+
+// ExampleDataParallel trains the MLP of Example with each batch split
+// between two goroutines: each computes the loss of its rows (their
+// squared errors over the batch size, so that the parts add up to the
+// mean) and its backward pass on its own tape.
+func ExampleDataParallel() {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 64
+	x, y := nn.New(n, 1), nn.New(n, 1)
+	for i := range n {
+		v := -1 + 2*float64(i)/(n-1)
+		x.Data[i], y.Data[i] = v, v*v
+	}
+	net := nn.NewMLP("net", []int{1, 16, 1}, nn.Tanh, rng)
+	opt := nn.NewAdam(net.Params(), 0.01)
+	dp := nn.NewDataParallel(net.Params(), 2)
+	defer dp.Close()
+	loss := func(tp *nn.Tape, from, to int) *nn.Tensor {
+		xb, yb := tp.New(to-from, 1), tp.New(to-from, 1)
+		copy(xb.Data, x.Data[from:to])
+		copy(yb.Data, y.Data[from:to])
+		return tp.Scale(tp.MSE(net.Forward(tp, xb), yb), float64(to-from)/n)
+	}
+	var l float64
+	for step := 0; step < 2000; step++ {
+		l = dp.Backward(n, loss)
+		nn.ClipGradNorm(net.Params(), 5)
+		opt.Step()
+		opt.ZeroGrad()
+	}
+	pred := net.Forward(nil, nn.FromSlice(3, 1, []float64{-0.5, 0, 0.5}))
+	fmt.Printf("loss %.4f; f(-0.5) = %.2f, f(0) = %.2f, f(0.5) = %.2f\n", l, pred.Data[0], pred.Data[1], pred.Data[2])
+	// Output: loss 0.0000; f(-0.5) = 0.25, f(0) = 0.00, f(0.5) = 0.25
+}

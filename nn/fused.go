@@ -37,7 +37,7 @@ func (f FusedFunc) Backward(ins, outs []*Tensor, need []bool) { f(ins, outs, nee
 //
 // Outputs should be fresh tensors from tp.New (or tp's other ops' results
 // not otherwise recorded); recording marks them as tracked and gives them
-// zeroed gradient buffers. The ins and outs slices are copied, so callers
+// gradient buffers (holding their gradients once Backward has run). The ins and outs slices are copied, so callers
 // may pass stack-allocated literals. It panics if outs is empty or an
 // output is also an input.
 //

@@ -207,10 +207,26 @@ func TestGradients(t *testing.T) {
 			leaves := append(slices.Clone(ins), params...)
 
 			// Fixed random weights make every output element matter
-			// differently in the scalar loss sum(out ∘ w).
+			// differently in the scalar loss sum(out ∘ w). With wrap set,
+			// the inputs that are not parameters enter the case through
+			// tp.Scale(x, 1) (the same values): the op's backward pass
+			// then writes into the fresh gradient buffer of an
+			// intermediate (overwriting it) instead of accumulating into a
+			// watched tensor's, and both paths are checked.
 			var w *Tensor
+			wrap := false
 			loss := func(tp *Tape) *Tensor {
-				out := tc.f(tp, ins)
+				xs := ins
+				if wrap && tp != nil {
+					xs = make([]*Tensor, len(ins))
+					for i, x := range ins {
+						xs[i] = x
+						if !tc.in[i].param {
+							xs[i] = tp.Scale(x, 1)
+						}
+					}
+				}
+				out := tc.f(tp, xs)
 				if w == nil {
 					w = New(out.Rows, out.Cols)
 					for k := range w.Data {
@@ -221,10 +237,12 @@ func TestGradients(t *testing.T) {
 			}
 
 			// Analytic gradient, twice on the same tape to exercise
-			// arena reuse after Reset.
+			// arena reuse after Reset, then twice with wrapped inputs,
+			// which must give the same gradient.
 			tp := NewTape()
 			var got []float64
-			for rep := 0; rep < 2; rep++ {
+			for rep := 0; rep < 4; rep++ {
+				wrap = rep >= 2
 				tp.Reset()
 				ZeroGrad(params)
 				for i, in := range tc.in {
@@ -243,8 +261,8 @@ func TestGradients(t *testing.T) {
 					}
 					g = append(g, x.Grad...)
 				}
-				if rep == 1 && !slices.Equal(g, got) {
-					t.Fatalf("gradient differs after Reset: got %v, want %v", g, got)
+				if rep > 0 && !slices.Equal(g, got) {
+					t.Fatalf("gradient differs after Reset (wrapped inputs: %v): got %v, want %v", wrap, g, got)
 				}
 				got = g
 				// The values with a tape, without one, and in NoGrad

@@ -75,30 +75,42 @@ func (tp *Tape) matMulBackward(n *node) {
 		k = a.Rows
 	}
 	g := out.Grad
-	if ga := tp.grad(a); ga != nil {
+	// beta 0 overwrites a gradient buffer that holds no gradient yet.
+	if ga, fresh := tp.gradOut(a); ga != nil {
+		beta := betaOf(fresh)
 		switch {
 		case !transA && !transB: // dA (m×k) += G·Bᵀ
-			gemm(false, true, m, k, nn, 1, g, b.Data, 1, ga)
+			gemm(false, true, m, k, nn, 1, g, b.Data, beta, ga)
 		case !transA && transB: // dA (m×k) += G·B
-			gemm(false, false, m, k, nn, 1, g, b.Data, 1, ga)
+			gemm(false, false, m, k, nn, 1, g, b.Data, beta, ga)
 		case transA && !transB: // dA (k×m) += B·Gᵀ
-			gemm(false, true, k, m, nn, 1, b.Data, g, 1, ga)
+			gemm(false, true, k, m, nn, 1, b.Data, g, beta, ga)
 		default: // dA (k×m) += Bᵀ·Gᵀ
-			gemm(true, true, k, m, nn, 1, b.Data, g, 1, ga)
+			gemm(true, true, k, m, nn, 1, b.Data, g, beta, ga)
 		}
 	}
-	if gb := tp.grad(b); gb != nil {
+	if gb, fresh := tp.gradOut(b); gb != nil {
+		beta := betaOf(fresh)
 		switch {
 		case !transA && !transB: // dB (k×n) += Aᵀ·G
-			gemm(true, false, k, nn, m, 1, a.Data, g, 1, gb)
+			gemm(true, false, k, nn, m, 1, a.Data, g, beta, gb)
 		case !transA && transB: // dB (n×k) += Gᵀ·A
-			gemm(true, false, nn, k, m, 1, g, a.Data, 1, gb)
+			gemm(true, false, nn, k, m, 1, g, a.Data, beta, gb)
 		case transA && !transB: // dB (k×n) += A·G
-			gemm(false, false, k, nn, m, 1, a.Data, g, 1, gb)
+			gemm(false, false, k, nn, m, 1, a.Data, g, beta, gb)
 		default: // dB (n×k) += Gᵀ·Aᵀ
-			gemm(true, true, nn, k, m, 1, g, a.Data, 1, gb)
+			gemm(true, true, nn, k, m, 1, g, a.Data, beta, gb)
 		}
 	}
+}
+
+// betaOf returns the GEMM beta that accumulates into a gradient buffer (1)
+// or overwrites a fresh one (0).
+func betaOf(fresh bool) float64 {
+	if fresh {
+		return 0
+	}
+	return 1
 }
 
 // Linear returns the affine map x·wᵀ + b, with x N×in, w out×in (the
@@ -115,10 +127,7 @@ func (tp *Tape) Linear(x, w, b *Tensor) *Tensor {
 	y := tp.alloc(nr, out)
 	beta := 0.0
 	if b != nil {
-		bd := b.Data[:out]
-		for i := 0; i < nr; i++ {
-			copy(y.Data[i*out:(i+1)*out], bd)
-		}
+		fillRows(y.Data[:nr*out], b.Data[:out])
 		beta = 1
 	}
 	gemm(false, true, nr, out, x.Cols, 1, x.Data, w.Data, beta, y.Data)
@@ -128,23 +137,63 @@ func (tp *Tape) Linear(x, w, b *Tensor) *Tensor {
 	return y
 }
 
+// fillRows sets every row of the row-major matrix dst (rows of len(row)
+// values) to row, copying ever larger blocks of rows already set: a few
+// long copies instead of one short copy per row.
+func fillRows(dst, row []float64) {
+	if len(dst) == 0 {
+		return
+	}
+	done := copy(dst, row)
+	for done < len(dst) {
+		done += copy(dst[done:], dst[:done])
+	}
+}
+
 func (tp *Tape) linearBackward(n *node) {
 	x, w, b, y := n.a, n.b, n.c, n.out
 	nr, out, in := y.Rows, y.Cols, x.Cols
 	g := y.Grad
-	if gx := tp.grad(x); gx != nil { // dX (N×in) += G·W
-		gemm(false, false, nr, in, out, 1, g, w.Data, 1, gx)
+	if gx, fresh := tp.gradOut(x); gx != nil { // dX (N×in) += G·W
+		gemm(false, false, nr, in, out, 1, g, w.Data, betaOf(fresh), gx)
 	}
-	if gw := tp.grad(w); gw != nil { // dW (out×in) += Gᵀ·X
-		gemm(true, false, out, in, nr, 1, g, x.Data, 1, gw)
+	if gw, fresh := tp.gradOut(w); gw != nil { // dW (out×in) += Gᵀ·X
+		gemm(true, false, out, in, nr, 1, g, x.Data, betaOf(fresh), gw)
 	}
-	if gb := tp.grad(b); gb != nil { // db += column sums of G
-		gb = gb[:out]
-		for i := 0; i < nr; i++ {
-			row := g[i*out : (i+1)*out]
-			for j, v := range row {
-				gb[j] += v
-			}
+	if gb, fresh := tp.gradOut(b); gb != nil { // db += column sums of G
+		colSums(gb[:out], g[:nr*out], fresh)
+	}
+}
+
+// colSums adds the column sums of the row-major len(g)/len(dst) × len(dst)
+// matrix g to dst, or stores them if set. Four rows at a time, so that dst
+// is loaded and stored once per four rows; the sums are formed in the same
+// order whatever the caller, (r0+r1)+(r2+r3) added to the running total.
+func colSums(dst, g []float64, set bool) {
+	c := len(dst)
+	if set {
+		clear(dst)
+	}
+	if c == 0 {
+		return
+	}
+	r := len(g) / c
+	i := 0
+	for ; i+4 <= r; i += 4 {
+		r0 := g[i*c : (i+1)*c]
+		r1 := g[(i+1)*c : (i+2)*c]
+		r2 := g[(i+2)*c : (i+3)*c]
+		r3 := g[(i+3)*c : (i+4)*c]
+		r0, r1, r2, r3 = r0[:len(dst)], r1[:len(dst)], r2[:len(dst)], r3[:len(dst)]
+		for j := range dst {
+			dst[j] += (r0[j] + r1[j]) + (r2[j] + r3[j])
+		}
+	}
+	for ; i < r; i++ {
+		row := g[i*c : (i+1)*c]
+		row = row[:len(dst)]
+		for j, v := range row {
+			dst[j] += v
 		}
 	}
 }

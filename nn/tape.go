@@ -48,6 +48,10 @@ type Tape struct {
 	flags []bool    // need-grad flags of fused-op inputs
 	ints  []int     // index lists of gathers
 	done  bool      // Backward has run since the last Reset
+
+	// redirect maps a parameter to a proxy sharing its Data whose Grad is
+	// the buffer set by RedirectGrads.
+	redirect map[*Tensor]*Tensor
 }
 
 // NewTape returns an empty recording tape.
@@ -76,6 +80,44 @@ func (tp *Tape) Reset() {
 	tp.done = false
 }
 
+// RedirectGrads makes Backward on tp accumulate the gradient of each
+// parameter params[i] into grads[i] instead of params[i].Grad, which the
+// tape then neither reads nor writes. Several goroutines can so run
+// backward passes through the same parameters at once, each on its own tape
+// with its own gradient buffers (data-parallel training: split a batch,
+// then add the buffers into the parameters' Grad in a fixed order).
+// Modules' Forward methods do not modify the modules, and fused ops receive
+// a proxy tensor (the parameter's Data, the buffer as Grad) in place of a
+// redirected parameter. Redirection lasts across Resets until the next call;
+// RedirectGrads(nil, nil) ends it. It panics if the lists differ in length
+// or a buffer's length is not the parameter's.
+func (tp *Tape) RedirectGrads(params []*Tensor, grads [][]float64) {
+	if len(params) != len(grads) {
+		panic(fmt.Sprintf("nn: RedirectGrads: %d parameters, %d buffers", len(params), len(grads)))
+	}
+	if len(params) == 0 {
+		tp.redirect = nil
+		return
+	}
+	tp.redirect = make(map[*Tensor]*Tensor, len(params))
+	proxies := make([]Tensor, len(params))
+	for i, p := range params {
+		if len(grads[i]) != len(p.Data) {
+			panic(fmt.Sprintf("nn: RedirectGrads: buffer %d has %d values for %v", i, len(grads[i]), p))
+		}
+		proxies[i] = Tensor{Rows: p.Rows, Cols: p.Cols, Data: p.Data, Grad: grads[i], Name: p.Name, RequiresGrad: true, gradSet: true}
+		tp.redirect[p] = &proxies[i]
+	}
+}
+
+// redirected returns the proxy of a redirected parameter, or nil.
+func (tp *Tape) redirected(t *Tensor) *Tensor {
+	if tp.redirect == nil || !t.RequiresGrad {
+		return nil
+	}
+	return tp.redirect[t]
+}
+
 // Len returns the number of operations recorded since the last Reset.
 func (tp *Tape) Len() int {
 	if tp == nil {
@@ -101,6 +143,7 @@ func (tp *Tape) Watch(ts ...*Tensor) {
 			t.Grad = t.Grad[:n]
 			clear(t.Grad)
 		}
+		t.gradSet = true
 	}
 }
 
@@ -159,9 +202,20 @@ func (tp *Tape) Backward(loss *Tensor) {
 	if len(loss.Grad) != 1 {
 		tp.ensureGrad(loss)
 	}
+	tp.initGrad(loss)
 	loss.Grad[0] += 1
 	for i := len(tp.nodes) - 1; i >= 0; i-- {
-		tp.backward(&tp.nodes[i])
+		n := &tp.nodes[i]
+		// An output that no later op used has a zero gradient: give it
+		// one, so that every tracked tensor's Grad is valid after Backward.
+		if n.kind == opFused {
+			for _, o := range tp.ptrs[n.i+n.j : n.i+n.j+n.k] {
+				tp.initGrad(o)
+			}
+		} else {
+			tp.initGrad(n.out)
+		}
+		tp.backward(n)
 	}
 }
 
@@ -270,22 +324,36 @@ func (tp *Tape) ensureGrad(t *Tensor) {
 	clear(t.Grad)
 }
 
-// track marks out as the output of a recorded op and gives it a zeroed
-// gradient buffer.
+// track marks out as the output of a recorded op and gives it a gradient
+// buffer of its size, whose contents count as zero until the first write
+// (see gradSet): the backward pass of the first op to propagate into it
+// overwrites it (or clears it first), so that buffers are not cleared on
+// the forward pass only to be overwritten on the backward pass.
 func (tp *Tape) track(out *Tensor) {
 	out.tape, out.gen = tp, tp.gen
 	n := len(out.Data)
 	if cap(out.Grad) < n {
 		out.Grad = make([]float64, n)
+		out.gradSet = true
 	} else {
 		out.Grad = out.Grad[:n]
-		clear(out.Grad)
+		out.gradSet = false
 	}
 }
 
-// leafGrad allocates the Grad of a tracked parameter on first use.
+// initGrad makes t's gradient buffer hold its value (zero until written)
+// if t is an op output of this recording whose buffer was never written.
+func (tp *Tape) initGrad(t *Tensor) {
+	if !t.gradSet && t.tape == tp && t.gen == tp.gen {
+		clear(t.Grad)
+		t.gradSet = true
+	}
+}
+
+// leafGrad allocates the Grad of a tracked parameter on first use (not of
+// a redirected one, whose gradient goes elsewhere).
 func (tp *Tape) leafGrad(t *Tensor) {
-	if t != nil && t.RequiresGrad && !tp.FreezeParams && len(t.Grad) != len(t.Data) {
+	if t != nil && t.RequiresGrad && !tp.FreezeParams && len(t.Grad) != len(t.Data) && tp.redirected(t) == nil {
 		tp.ensureGrad(t)
 	}
 }
@@ -299,13 +367,38 @@ func (tp *Tape) push(n node) {
 	tp.nodes = append(tp.nodes, n)
 }
 
-// grad returns t's gradient slice if t needs a gradient in this recording,
-// or nil.
+// grad returns t's gradient slice, for accumulation (+=), if t needs a
+// gradient in this recording, or nil.
 func (tp *Tape) grad(t *Tensor) []float64 {
 	if t == nil || !tp.needs(t) {
 		return nil
 	}
+	if r := tp.redirected(t); r != nil {
+		return r.Grad
+	}
+	tp.initGrad(t)
 	return t.Grad
+}
+
+// gradOut is grad for backward passes that can overwrite: fresh reports
+// that the buffer holds no gradient yet, and then the caller must set every
+// element (=) instead of accumulating (+=). The buffer counts as written
+// from this call on, so the caller must have finished reading any other
+// gradient slice that could alias it (an op whose operands are the same
+// tensor gets the same slice twice: the first gradOut may be fresh, the
+// second is not).
+func (tp *Tape) gradOut(t *Tensor) (g []float64, fresh bool) {
+	if t == nil || !tp.needs(t) {
+		return nil, false
+	}
+	if r := tp.redirected(t); r != nil {
+		return r.Grad, false
+	}
+	if !t.gradSet && t.tape == tp && t.gen == tp.gen {
+		t.gradSet = true
+		return t.Grad, true
+	}
+	return t.Grad, false
 }
 
 func (tp *Tape) backward(n *node) {
@@ -336,7 +429,17 @@ func (tp *Tape) backward(n *node) {
 	case opFused:
 		ins := tp.ptrs[n.i : n.i+n.j]
 		outs := tp.ptrs[n.i+n.j : n.i+n.j+n.k]
-		n.fused.Backward(ins, outs, tp.flags[n.i:n.i+n.j])
+		need := tp.flags[n.i : n.i+n.j]
+		for i, in := range ins {
+			if need[i] {
+				if r := tp.redirected(in); r != nil {
+					ins[i] = r // the op accumulates into r.Grad
+				} else {
+					tp.initGrad(in) // fused ops accumulate
+				}
+			}
+		}
+		n.fused.Backward(ins, outs, need)
 	default:
 		panic(fmt.Sprintf("nn: internal error: unknown op kind %d", n.kind))
 	}

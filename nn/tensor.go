@@ -11,7 +11,8 @@ import (
 // Rows is the batch dimension (one sample per row) and Cols the feature
 // dimension; element (i, j) is Data[i*Cols+j]. Data always has length
 // Rows*Cols. Grad, when non-nil, has the same length and layout as Data and
-// receives gradients from Tape.Backward.
+// receives gradients from Tape.Backward. The Grad of an op's output is
+// valid only after Backward (before it, it holds stale values).
 //
 // A Tensor with RequiresGrad set is a parameter: every recording tape tracks
 // operations on it and Backward accumulates into its Grad (allocated on first
@@ -32,6 +33,9 @@ type Tensor struct {
 	// node (an op output or a watched input); gen changes on Tape.Reset.
 	tape *Tape
 	gen  uint64
+	// gradSet is false while the Grad of an op output of that recording
+	// holds stale values that count as zero (see Tape.track).
+	gradSet bool
 }
 
 // New returns a zero-filled r×c tensor. It panics if r or c is negative.

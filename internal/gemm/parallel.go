@@ -150,11 +150,15 @@ func parallel(im *impl, pr *problem) bool {
 		return false
 	}
 
+	// No spare call means that earlier calls are still referenced by parts
+	// the workers have not drained: they are not getting to run, so the
+	// product is better done serially (which also keeps calls from
+	// allocating).
 	var cl *call
 	select {
 	case cl = <-freeCalls:
 	default:
-		cl = new(call)
+		return false
 	}
 	cl.im, cl.pr = im, *pr
 	parts, t, step, size := rp, mt, im.mr, pr.m

@@ -6,14 +6,22 @@ import (
 	"sync/atomic"
 )
 
-// impl is one implementation of the slice kernels.
+// impl is one implementation of the slice kernels. Every function gets
+// slices of equal, positive length.
 type impl struct {
 	name        string
-	tanh        func(dst, x []float64)    // len(dst) == len(x) > 0
-	addTanhGrad func(dst, g, y []float64) // len(dst) == len(g) == len(y) > 0
+	tanh        func(dst, x []float64)
+	addTanhGrad func(dst, g, y []float64)
+	tanhGrad    func(dst, g, y []float64)
+	exp         func(dst, x []float64)
+	log1p       func(dst, x []float64)
+	softplus    func(dst, x []float64)
+	sigmoid     func(dst, x []float64)
+	adam        func(x, g, m, v []float64, c *AdamConsts)
 }
 
-// generic is the portable implementation: math.Tanh element by element.
+// generic is the portable implementation: the math package element by
+// element.
 var generic = &impl{
 	name: "generic",
 	tanh: func(dst, x []float64) {
@@ -28,6 +36,37 @@ var generic = &impl{
 			dst[i] += v * (1 - y[i]*y[i])
 		}
 	},
+	tanhGrad: func(dst, g, y []float64) {
+		g, y = g[:len(dst)], y[:len(dst)]
+		for i, v := range g {
+			dst[i] = v * (1 - y[i]*y[i])
+		}
+	},
+	exp: func(dst, x []float64) {
+		dst = dst[:len(x)]
+		for i, v := range x {
+			dst[i] = expGo(v)
+		}
+	},
+	log1p: func(dst, x []float64) {
+		dst = dst[:len(x)]
+		for i, v := range x {
+			dst[i] = math.Log1p(v)
+		}
+	},
+	softplus: func(dst, x []float64) {
+		dst = dst[:len(x)]
+		for i, v := range x {
+			dst[i] = softplus(v)
+		}
+	},
+	sigmoid: func(dst, x []float64) {
+		dst = dst[:len(x)]
+		for i, v := range x {
+			dst[i] = sigmoid(v)
+		}
+	},
+	adam: adamGeneric,
 }
 
 // impls lists the implementations usable on this machine, best first;

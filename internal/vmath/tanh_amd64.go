@@ -46,7 +46,17 @@ func init() {
 	if !hasAVX2 {
 		return
 	}
-	impls = append([]*impl{{name: "avx2", tanh: tanhSliceAVX2, addTanhGrad: addTanhGradSliceAVX2}}, impls...)
+	impls = append([]*impl{{
+		name:        "avx2",
+		tanh:        tanhSliceAVX2,
+		addTanhGrad: addTanhGradSliceAVX2,
+		tanhGrad:    tanhGradSliceAVX2,
+		exp:         unaryAVX2(expAVX2),
+		log1p:       unaryAVX2(log1pAVX2),
+		softplus:    unaryAVX2(softplusAVX2),
+		sigmoid:     unaryAVX2(sigmoidAVX2),
+		adam:        adamSliceAVX2,
+	}}, impls...)
 	if hasAVX512 {
 		impls = append([]*impl{{
 			name: "avx512",
@@ -56,6 +66,12 @@ func init() {
 			addTanhGrad: func(dst, g, y []float64) {
 				addTanhGradAVX512(&dst[0], &g[0], &y[0], len(dst))
 			},
+			tanhGrad: tanhGradSliceAVX512,
+			exp:      unaryAVX512(expAVX512),
+			log1p:    unaryAVX512(log1pAVX512),
+			softplus: unaryAVX512(softplusAVX512),
+			sigmoid:  unaryAVX512(sigmoidAVX512),
+			adam:     adamSliceAVX512,
 		}}, impls...)
 	}
 	active.Store(impls[0])
