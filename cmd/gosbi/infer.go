@@ -191,6 +191,10 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 		}
 		sampled = time.Now()
 		s.Sampler = p.sampler
+		s.PosteriorFile = "posterior.gosbi"
+		if err := sbi.SaveMCMCFile(filepath.Join(p.out, s.PosteriorFile), post); err != nil {
+			return nil, err
+		}
 		switch p.sampler {
 		case "rejection", "importance":
 			pot, err := post.Potential(xo)
@@ -292,6 +296,17 @@ func finitesOrNil(vs []float64) []*float64 {
 		out[i] = finiteOrNil(v)
 	}
 	return out
+}
+
+// maxFinite returns the largest finite value of vs (NaN if none).
+func maxFinite(vs []float64) float64 {
+	m := math.NaN()
+	for _, v := range vs {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) && (math.IsNaN(m) || v > m) {
+			m = v
+		}
+	}
+	return m
 }
 
 func writeJSON(path string, v any) error {
@@ -464,32 +479,56 @@ func runSample(ctx context.Context, e env, args []string) error {
 	case *nsamples < 1:
 		return usagef("-num-samples %d: want at least 1", *nsamples)
 	}
-	post, err := sbi.LoadFile(*postFile)
-	if err != nil {
-		return usageError{err}
-	}
-	td, xd := post.Dims()
-	xo, err := readObservation(*obs, xd)
-	if err != nil {
-		return err
-	}
-	c, err := post.At(xo)
-	if err != nil {
-		return err
-	}
 	rng := rand.New(rand.NewPCG(*seed, 0x5eed))
-	sr, err := c.SampleN(ctx, *nsamples, rng)
-	if err != nil {
-		return err
+	var (
+		samples *mat.Dense
+		td      int
+		detail  string
+	)
+	if post, err := sbi.LoadFile(*postFile); err == nil {
+		// A neural posterior estimate (NPE, SNPE): sample it directly.
+		var xd int
+		td, xd = post.Dims()
+		xo, err := readObservation(*obs, xd)
+		if err != nil {
+			return err
+		}
+		c, err := post.At(xo)
+		if err != nil {
+			return err
+		}
+		sr, err := c.SampleN(ctx, *nsamples, rng)
+		if err != nil {
+			return err
+		}
+		samples, detail = sr.Samples, fmt.Sprintf("acceptance rate %.3f", sr.AcceptanceRate)
+	} else if mp, merr := sbi.LoadMCMCFile(*postFile); merr == nil {
+		// A likelihood or ratio estimate (NLE, NRE): sample its potential by MCMC.
+		var xd int
+		td, xd = mp.Dims()
+		xo, err := readObservation(*obs, xd)
+		if err != nil {
+			return err
+		}
+		mr, err := mp.Sample(ctx, mat.NewDense(1, xd, xo), *nsamples, rng)
+		if err != nil {
+			return err
+		}
+		samples, detail = mr.Samples, fmt.Sprintf("MCMC, max R-hat %.3f", maxFinite(mr.RHat))
+		for _, w := range mr.Warnings {
+			fmt.Fprintf(e.stderr, "warning: %s\n", w)
+		}
+	} else {
+		return usageError{err}
 	}
 	names := make([]string, td)
 	for i := range names {
 		names[i] = fmt.Sprintf("theta_%d", i+1)
 	}
-	if err := simulators.WriteCSV(*out, sr.Samples, names); err != nil {
+	if err := simulators.WriteCSV(*out, samples, names); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "wrote %d samples to %s (acceptance rate %.3f)\n", *nsamples, *out, sr.AcceptanceRate)
+	fmt.Fprintf(e.stdout, "wrote %d samples to %s (%s)\n", *nsamples, *out, detail)
 	return nil
 }
 

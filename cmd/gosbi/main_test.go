@@ -150,6 +150,21 @@ func TestInferPotentialMethods(t *testing.T) {
 				t.Errorf("posterior_samples.csv has %d lines, want 101", n)
 			}
 			checkPNG(t, filepath.Join(out, "pairplot.png"))
+
+			// The saved likelihood/ratio posterior samples again by MCMC.
+			again := filepath.Join(out, "again.csv")
+			code, _, stderr = runCmd(t, "sample", "-posterior", filepath.Join(out, "posterior.gosbi"),
+				"-observation", obs, "-num-samples", "40", "-out", again)
+			if code != 0 {
+				t.Fatalf("sample: exit status %d, stderr:\n%s", code, stderr)
+			}
+			b, err = os.ReadFile(again)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(strings.Split(strings.TrimSpace(string(b)), "\n")); n != 41 {
+				t.Errorf("sample wrote %d lines, want 41", n)
+			}
 		})
 	}
 }
