@@ -1,6 +1,10 @@
 package flows
 
-import "math"
+import (
+	"math"
+
+	"github.com/gosbi/gosbi/internal/vmath"
+)
 
 // Row-wise kernels of the univariate transforms, on raw row-major slices.
 // They are the value and gradient halves of the fused nn ops in ops.go.
@@ -31,16 +35,74 @@ func (a *logProd) log() float64 { return a.l + math.Log(a.p) }
 // as in sbi/nflows' masked affine autoregressive transform.
 const affineMinScale = 1e-3
 
+// affineScaleRows returns the number of parameter rows (n, or 1 when the
+// parameters are broadcast, ps = 0): the rows of the scale scratch s.
+func affineScaleRows(ps, n int) int {
+	if ps == 0 {
+		return 1
+	}
+	return n
+}
+
+// affineGatherRaw copies the raw scales p[r·ps + 2j] of the q parameter rows
+// into the contiguous q×len(feat) slice dst.
+func affineGatherRaw(dst, p []float64, ps, q int, feat []int) {
+	k := len(feat)
+	for r := 0; r < q; r++ {
+		pr, dr := p[r*ps:r*ps+2*k], dst[r*k:(r+1)*k]
+		for j := range dr {
+			dr[j] = pr[2*j]
+		}
+	}
+}
+
+// affineScales sets s (q×len(feat), q = affineScaleRows(ps, n)) to the
+// scales softplus(raw) + 1e-3, vectorised over the whole slice, and returns
+// it trimmed to q·len(feat).
+func affineScales(s, p []float64, ps, n int, feat []int) []float64 {
+	q := affineScaleRows(ps, n)
+	s = s[:q*len(feat)]
+	affineGatherRaw(s, p, ps, q, feat)
+	vmath.Softplus(s, s)
+	for i := range s {
+		s[i] += affineMinScale
+	}
+	return s
+}
+
+// affineSigmoids sets sg (q×len(feat)) to sigmoid(raw) = d softplus / d raw.
+func affineSigmoids(sg, p []float64, ps, n int, feat []int) []float64 {
+	q := affineScaleRows(ps, n)
+	sg = sg[:q*len(feat)]
+	affineGatherRaw(sg, p, ps, q, feat)
+	vmath.Sigmoid(sg, sg)
+	return sg
+}
+
+// affineScaleStride is the row stride in the scale scratch: len(feat), or 0
+// for broadcast parameters.
+func affineScaleStride(ps int, feat []int) int {
+	if ps == 0 {
+		return 0
+	}
+	return len(feat)
+}
+
 // affineForwardRows computes y = x·s + t on the transformed columns with
-// s = softplus(raw) + 1e-3, and ladj = Σ log s.
-func affineForwardRows(y, ladj, x, p []float64, ps, n, d int, feat []int) {
-	m := 2 * len(feat)
+// s = softplus(raw) + 1e-3, and ladj = Σ log s. sc (at least
+// affineScaleRows(ps, n)·len(feat) long) receives the scales s, which the
+// backward kernels reuse.
+func affineForwardRows(sc, y, ladj, x, p []float64, ps, n, d int, feat []int) {
+	k := len(feat)
+	m := 2 * k
+	sc = affineScales(sc, p, ps, n, feat)
+	ss := affineScaleStride(ps, feat)
 	for r := 0; r < n; r++ {
-		xr, yr, pr := x[r*d:(r+1)*d], y[r*d:(r+1)*d], p[r*ps:r*ps+m]
+		xr, yr, pr, sr := x[r*d:(r+1)*d], y[r*d:(r+1)*d], p[r*ps:r*ps+m], sc[r*ss:r*ss+k]
 		copy(yr, xr)
 		lp := logProd{p: 1}
 		for j, f := range feat {
-			s := softplus(pr[2*j]) + affineMinScale
+			s := sr[j]
 			yr[f] = xr[f]*s + pr[2*j+1]
 			lp.mul(s)
 		}
@@ -48,11 +110,18 @@ func affineForwardRows(y, ladj, x, p []float64, ps, n, d int, feat []int) {
 	}
 }
 
-// affineForwardBack propagates gy (n×d) and gl (n) to gx and gp.
-func affineForwardBack(gx, gp, x, p, gy, gl []float64, ps, n, d int, feat []int) {
-	m := 2 * len(feat)
+// affineForwardBack propagates gy (n×d) and gl (n) to gx and gp. sc holds
+// the scales set by affineForwardRows; sg (as long) is scratch for the
+// sigmoids, needed only when gp is non-nil.
+func affineForwardBack(sc, sg, gx, gp, x, p, gy, gl []float64, ps, n, d int, feat []int) {
+	k := len(feat)
+	m := 2 * k
+	ss := affineScaleStride(ps, feat)
+	if gp != nil {
+		sg = affineSigmoids(sg, p, ps, n, feat)
+	}
 	for r := 0; r < n; r++ {
-		xr, pr, gyr := x[r*d:(r+1)*d], p[r*ps:r*ps+m], gy[r*d:(r+1)*d]
+		xr, gyr, sr := x[r*d:(r+1)*d], gy[r*d:(r+1)*d], sc[r*ss:r*ss+k]
 		g := gl[r]
 		if gx != nil {
 			gxr := gx[r*d : (r+1)*d]
@@ -60,16 +129,14 @@ func affineForwardBack(gx, gp, x, p, gy, gl []float64, ps, n, d int, feat []int)
 				gxr[i] += v // identity columns; transformed ones corrected below
 			}
 			for j, f := range feat {
-				s := softplus(pr[2*j]) + affineMinScale
-				gxr[f] += gyr[f] * (s - 1)
+				gxr[f] += gyr[f] * (sr[j] - 1)
 			}
 		}
 		if gp != nil {
-			gpr := gp[r*ps : r*ps+m]
+			gpr, sgr := gp[r*ps:r*ps+m], sg[r*ss:r*ss+k]
 			for j, f := range feat {
-				raw := pr[2*j]
-				s := softplus(raw) + affineMinScale
-				gpr[2*j] += (gyr[f]*xr[f] + g/s) * sigmoid(raw)
+				s := sr[j]
+				gpr[2*j] += (gyr[f]*xr[f] + g/s) * sgr[j]
 				gpr[2*j+1] += gyr[f]
 			}
 		}
@@ -77,15 +144,18 @@ func affineForwardBack(gx, gp, x, p, gy, gl []float64, ps, n, d int, feat []int)
 }
 
 // affineInverseRows computes x = (y - t)/s on the transformed columns and
-// ladj = -Σ log s.
-func affineInverseRows(x, ladj, y, p []float64, ps, n, d int, feat []int) {
-	m := 2 * len(feat)
+// ladj = -Σ log s; sc receives the scales as in affineForwardRows.
+func affineInverseRows(sc, x, ladj, y, p []float64, ps, n, d int, feat []int) {
+	k := len(feat)
+	m := 2 * k
+	sc = affineScales(sc, p, ps, n, feat)
+	ss := affineScaleStride(ps, feat)
 	for r := 0; r < n; r++ {
-		xr, yr, pr := x[r*d:(r+1)*d], y[r*d:(r+1)*d], p[r*ps:r*ps+m]
+		xr, yr, pr, sr := x[r*d:(r+1)*d], y[r*d:(r+1)*d], p[r*ps:r*ps+m], sc[r*ss:r*ss+k]
 		copy(xr, yr)
 		lp := logProd{p: 1}
 		for j, f := range feat {
-			s := softplus(pr[2*j]) + affineMinScale
+			s := sr[j]
 			xr[f] = (yr[f] - pr[2*j+1]) / s
 			lp.mul(s)
 		}
@@ -94,11 +164,17 @@ func affineInverseRows(x, ladj, y, p []float64, ps, n, d int, feat []int) {
 }
 
 // affineInverseBack propagates gx (n×d, gradient w.r.t. the inverse's output
-// x) and gl to gy and gp; x is the inverse's output.
-func affineInverseBack(gy, gp, x, p, gx, gl []float64, ps, n, d int, feat []int) {
-	m := 2 * len(feat)
+// x) and gl to gy and gp; x is the inverse's output. sc holds the scales set
+// by affineInverseRows; sg is sigmoid scratch as in affineForwardBack.
+func affineInverseBack(sc, sg, gy, gp, x, p, gx, gl []float64, ps, n, d int, feat []int) {
+	k := len(feat)
+	m := 2 * k
+	ss := affineScaleStride(ps, feat)
+	if gp != nil {
+		sg = affineSigmoids(sg, p, ps, n, feat)
+	}
 	for r := 0; r < n; r++ {
-		xr, pr, gxr := x[r*d:(r+1)*d], p[r*ps:r*ps+m], gx[r*d:(r+1)*d]
+		xr, gxr, sr := x[r*d:(r+1)*d], gx[r*d:(r+1)*d], sc[r*ss:r*ss+k]
 		g := gl[r]
 		if gy != nil {
 			gyr := gy[r*d : (r+1)*d]
@@ -106,17 +182,15 @@ func affineInverseBack(gy, gp, x, p, gx, gl []float64, ps, n, d int, feat []int)
 				gyr[i] += v
 			}
 			for j, f := range feat {
-				s := softplus(pr[2*j]) + affineMinScale
-				gyr[f] += gxr[f] * (1/s - 1)
+				gyr[f] += gxr[f] * (1/sr[j] - 1)
 			}
 		}
 		if gp != nil {
-			gpr := gp[r*ps : r*ps+m]
+			gpr, sgr := gp[r*ps:r*ps+m], sg[r*ss:r*ss+k]
 			for j, f := range feat {
-				raw := pr[2*j]
-				s := softplus(raw) + affineMinScale
+				s := sr[j]
 				// x = (y-t)/s: dx/ds = -x/s, dx/dt = -1/s; ladj = -log s.
-				gpr[2*j] += (-gxr[f]*xr[f]/s - g/s) * sigmoid(raw)
+				gpr[2*j] += (-gxr[f]*xr[f]/s - g/s) * sgr[j]
 				gpr[2*j+1] -= gxr[f] / s
 			}
 		}

@@ -27,19 +27,21 @@ func kernelCases() []kernelCase {
 	return []kernelCase{
 		{
 			name: "affine forward", m: 2, spread: 1,
-			fwd: affineForwardRows,
+			fwd: affineForwardRowsAlloc,
 			back: func(gin, gp, in, out, p, gout, gl []float64, ps, n, d int, feat []int) {
-				affineForwardBack(gin, gp, in, p, gout, gl, ps, n, d, feat)
+				sc, sg := affineScratchAlloc(p, ps, n, feat)
+				affineForwardBack(sc, sg, gin, gp, in, p, gout, gl, ps, n, d, feat)
 			},
-			inverse: affineInverseRows,
+			inverse: affineInverseRowsAlloc,
 		},
 		{
 			name: "affine inverse", m: 2, spread: 1,
-			fwd: affineInverseRows,
+			fwd: affineInverseRowsAlloc,
 			back: func(gin, gp, in, out, p, gout, gl []float64, ps, n, d int, feat []int) {
-				affineInverseBack(gin, gp, out, p, gout, gl, ps, n, d, feat)
+				sc, sg := affineScratchAlloc(p, ps, n, feat)
+				affineInverseBack(sc, sg, gin, gp, out, p, gout, gl, ps, n, d, feat)
 			},
-			inverse: affineForwardRows,
+			inverse: affineForwardRowsAlloc,
 		},
 		{
 			name: "spline forward", m: np, spread: 0.5,
@@ -145,4 +147,20 @@ func TestRowKernels(t *testing.T) {
 			}
 		}
 	}
+}
+
+// affineScratchAlloc returns fresh scale (filled) and sigmoid scratch for
+// the affine backward kernels.
+func affineScratchAlloc(p []float64, ps, n int, feat []int) (sc, sg []float64) {
+	qk := affineScaleRows(ps, n) * len(feat)
+	sc = affineScales(make([]float64, qk), p, ps, n, feat)
+	return sc, make([]float64, qk)
+}
+
+func affineForwardRowsAlloc(out, ladj, in, p []float64, ps, n, d int, feat []int) {
+	affineForwardRows(make([]float64, affineScaleRows(ps, n)*len(feat)), out, ladj, in, p, ps, n, d, feat)
+}
+
+func affineInverseRowsAlloc(out, ladj, in, p []float64, ps, n, d int, feat []int) {
+	affineInverseRows(make([]float64, affineScaleRows(ps, n)*len(feat)), out, ladj, in, p, ps, n, d, feat)
 }

@@ -166,18 +166,27 @@ func (o *affineOp) apply(tp *nn.Tape, in, p *nn.Tensor) (out, ladj *nn.Tensor) {
 	n, d := in.Rows, in.Cols
 	ps := paramStride(p, n, 2*len(o.feat))
 	out, ladj = tp.New(n, d), tp.New(n, 1)
-	if o.inverse {
-		affineInverseRows(out.Data, ladj.Data, in.Data, p.Data, ps, n, d, o.feat)
-	} else {
-		affineForwardRows(out.Data, ladj.Data, in.Data, p.Data, ps, n, d, o.feat)
+	// Scratch for the scales (reused by Backward) and, when recording, for
+	// the sigmoids of the backward pass: arena memory, nothing allocated.
+	q, k := affineScaleRows(ps, n), len(o.feat)
+	cols := k
+	if tp.Recording(in, p) {
+		cols = 2 * k
 	}
-	tp.Fused(o, []*nn.Tensor{in, p}, out, ladj)
+	scratch := tp.New(q, cols)
+	sc := scratch.Data[:q*k]
+	if o.inverse {
+		affineInverseRows(sc, out.Data, ladj.Data, in.Data, p.Data, ps, n, d, o.feat)
+	} else {
+		affineForwardRows(sc, out.Data, ladj.Data, in.Data, p.Data, ps, n, d, o.feat)
+	}
+	tp.Fused(o, []*nn.Tensor{in, p, scratch}, out, ladj)
 	return out, ladj
 }
 
 // Backward implements nn.FusedOp.
 func (o *affineOp) Backward(ins, outs []*nn.Tensor, need []bool) {
-	in, p, out, ladj := ins[0], ins[1], outs[0], outs[1]
+	in, p, scratch, out, ladj := ins[0], ins[1], ins[2], outs[0], outs[1]
 	var gin, gp []float64
 	if need[0] {
 		gin = in.Grad
@@ -187,10 +196,12 @@ func (o *affineOp) Backward(ins, outs []*nn.Tensor, need []bool) {
 	}
 	n, d := in.Rows, in.Cols
 	ps := paramStride(p, n, 2*len(o.feat))
+	qk := affineScaleRows(ps, n) * len(o.feat)
+	sc, sg := scratch.Data[:qk], scratch.Data[qk:]
 	if o.inverse {
-		affineInverseBack(gin, gp, out.Data, p.Data, out.Grad, ladj.Grad, ps, n, d, o.feat)
+		affineInverseBack(sc, sg, gin, gp, out.Data, p.Data, out.Grad, ladj.Grad, ps, n, d, o.feat)
 	} else {
-		affineForwardBack(gin, gp, in.Data, p.Data, out.Grad, ladj.Grad, ps, n, d, o.feat)
+		affineForwardBack(sc, sg, gin, gp, in.Data, p.Data, out.Grad, ladj.Grad, ps, n, d, o.feat)
 	}
 }
 
