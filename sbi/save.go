@@ -232,33 +232,45 @@ func Save(w io.Writer, p *DirectPosterior) error {
 	if err := flows.Save(&fb, p.flow); err != nil {
 		return fmt.Errorf("sbi: Save: %w", err)
 	}
-	var buf bytes.Buffer
-	buf.WriteString(fileMagic)
-	buf.Write(binary.LittleEndian.AppendUint32(nil, FileVersion))
-	buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(js))))
-	buf.Write(js)
-	buf.Write(binary.LittleEndian.AppendUint64(nil, uint64(fb.Len())))
-	buf.Write(fb.Bytes())
-	sum := crc32.Checksum(buf.Bytes(), crc32.MakeTable(crc32.Castagnoli))
-	buf.Write(binary.LittleEndian.AppendUint32(nil, sum))
-	if _, err := w.Write(buf.Bytes()); err != nil {
+	if _, err := w.Write(frame(fileMagic, FileVersion, js, fb.Bytes())); err != nil {
 		return fmt.Errorf("sbi: Save: %w", err)
 	}
 	return nil
 }
 
-// SaveFile writes p to the named file (created or truncated) with Save.
-func SaveFile(name string, p *DirectPosterior) (err error) {
+// frame lays out a posterior file: the 8-byte magic, the uint32 version,
+// the uint32 length of the JSON header and the header, the uint64 length of
+// the payload and the payload, then the CRC-32C (Castagnoli) of everything
+// before it, all little-endian.
+func frame(magic string, version uint32, header, payload []byte) []byte {
+	buf := make([]byte, 0, len(magic)+4+4+len(header)+8+len(payload)+4)
+	buf = append(buf, magic...)
+	buf = binary.LittleEndian.AppendUint32(buf, version)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(header)))
+	buf = append(buf, header...)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(len(payload)))
+	buf = append(buf, payload...)
+	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, crc32.MakeTable(crc32.Castagnoli)))
+}
+
+// saveFile creates (or truncates) the named file and writes it with save;
+// what names the caller in errors.
+func saveFile(name, what string, save func(io.Writer) error) (err error) {
 	f, err := os.Create(name)
 	if err != nil {
-		return fmt.Errorf("sbi: SaveFile: %w", err)
+		return fmt.Errorf("sbi: %s: %w", what, err)
 	}
 	defer func() {
 		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("sbi: SaveFile: %w", cerr)
+			err = fmt.Errorf("sbi: %s: %w", what, cerr)
 		}
 	}()
-	return Save(f, p)
+	return save(f)
+}
+
+// SaveFile writes p to the named file (created or truncated) with Save.
+func SaveFile(name string, p *DirectPosterior) error {
+	return saveFile(name, "SaveFile", func(w io.Writer) error { return Save(w, p) })
 }
 
 // Load reads a posterior written by Save. Memory is bounded by the file:

@@ -135,16 +135,7 @@ func SaveMCMC(w io.Writer, p *MCMCPosterior) error {
 	if err != nil {
 		return fmt.Errorf("sbi: SaveMCMC: encoding header: %w", err)
 	}
-	var buf bytes.Buffer
-	buf.WriteString(mcmcFileMagic)
-	buf.Write(binary.LittleEndian.AppendUint32(nil, MCMCFileVersion))
-	buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(js))))
-	buf.Write(js)
-	buf.Write(binary.LittleEndian.AppendUint64(nil, uint64(mb.Len())))
-	buf.Write(mb.Bytes())
-	sum := crc32.Checksum(buf.Bytes(), crc32.MakeTable(crc32.Castagnoli))
-	buf.Write(binary.LittleEndian.AppendUint32(nil, sum))
-	if _, err := w.Write(buf.Bytes()); err != nil {
+	if _, err := w.Write(frame(mcmcFileMagic, MCMCFileVersion, js, mb.Bytes())); err != nil {
 		return fmt.Errorf("sbi: SaveMCMC: %w", err)
 	}
 	return nil
@@ -152,17 +143,8 @@ func SaveMCMC(w io.Writer, p *MCMCPosterior) error {
 
 // SaveMCMCFile writes p to the named file (created or truncated) with
 // SaveMCMC.
-func SaveMCMCFile(name string, p *MCMCPosterior) (err error) {
-	f, err := os.Create(name)
-	if err != nil {
-		return fmt.Errorf("sbi: SaveMCMCFile: %w", err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("sbi: SaveMCMCFile: %w", cerr)
-		}
-	}()
-	return SaveMCMC(f, p)
+func SaveMCMCFile(name string, p *MCMCPosterior) error {
+	return saveFile(name, "SaveMCMCFile", func(w io.Writer) error { return SaveMCMC(w, p) })
 }
 
 // LoadMCMC reads a posterior written by SaveMCMC, with the default kernel
