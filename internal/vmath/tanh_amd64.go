@@ -2,6 +2,8 @@
 
 package vmath
 
+import "golang.org/x/sys/cpu"
+
 //go:noescape
 func tanhAVX512(dst, x *float64, n int)
 
@@ -14,31 +16,12 @@ func addTanhGradAVX512(dst, grad, y *float64, n int)
 //go:noescape
 func addTanhGradAVX2(dst, grad, y *float64, n int)
 
-func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-
-func xgetbv() (eax, edx uint32)
-
 // cpuFeatures reports whether the processor and the operating system
-// support AVX2 with FMA, and AVX-512F, by CPUID and XGETBV (Intel SDM
-// vol. 2, CPUID leaves 1 and 7; XCR0 bits 1–2 for YMM state, 5–7 for ZMM
-// state). On darwin the kernel enables AVX-512 state lazily, so XCR0 may not
-// show it and AVX2 is used instead.
+// support AVX2 with FMA, and AVX-512F (golang.org/x/sys/cpu checks both the
+// CPUID bits and the register state the OS enables).
 func cpuFeatures() (avx2FMA, avx512 bool) {
-	maxID, _, _, _ := cpuid(0, 0)
-	if maxID < 7 {
-		return false, false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const fma, osxsave, avx = 1 << 12, 1 << 27, 1 << 28
-	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx {
-		return false, false
-	}
-	xcr0, _ := xgetbv()
-	_, ebx7, _, _ := cpuid(7, 0)
-	const avx2, avx512f = 1 << 5, 1 << 16
-	avx2FMA = xcr0&0x6 == 0x6 && ebx7&avx2 != 0
-	avx512 = avx2FMA && xcr0&0xe6 == 0xe6 && ebx7&avx512f != 0
-	return avx2FMA, avx512
+	avx2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	return avx2FMA, avx2FMA && cpu.X86.HasAVX512F
 }
 
 func init() {
