@@ -30,7 +30,7 @@ type pipeline struct {
 	thetaNames  []string
 	xo          []float64
 	method      string // "npe", "snpe", "nle", "snle", "nre" or "snre"
-	sampler     string // for nle/nre: an MCMC kernel name, "rejection" or "importance"
+	sampler     string // for nle/nre: an MCMC kernel name, "rejection", "importance" or "vi"
 	estimator   string // "maf" or "nsf"
 	simulations int    // total over all rounds
 	rounds      int
@@ -64,6 +64,7 @@ type summary struct {
 	ESSBulk            []*float64 `json:"ess_bulk,omitempty"`
 	ESSTail            []*float64 `json:"ess_tail,omitempty"`
 	ImportanceESS      *float64   `json:"importance_ess,omitempty"`
+	Khat               *float64   `json:"khat,omitempty"`
 	Warnings           []string   `json:"warnings,omitempty"`
 	PosteriorFile      string     `json:"posterior_file,omitempty"`
 	SimulationSeconds  float64    `json:"simulation_seconds"`
@@ -166,7 +167,7 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 	default: // nle, snle, nre, snre
 		xo := mat.NewDense(1, len(p.xo), append([]float64(nil), p.xo...))
 		mcmcSettings := &sbi.MCMCSettings{}
-		if p.sampler != "rejection" && p.sampler != "importance" {
+		if p.sampler != "rejection" && p.sampler != "importance" && p.sampler != "vi" {
 			k, err := sbi.KernelByName(p.sampler)
 			if err != nil {
 				return nil, usageError{err}
@@ -224,6 +225,14 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 				samples, s.AcceptanceRate = ir.Samples, 1
 				s.ImportanceESS = finiteOrNil(ir.ESS)
 			}
+		case "vi":
+			vp, err := sbi.NewVIPosterior(ctx, post, xo, rng, nil)
+			if err != nil {
+				return nil, err
+			}
+			samples, s.AcceptanceRate = vp.SampleN(p.samples, rng), 1
+			s.Khat = finiteOrNil(vp.Result().Khat)
+			s.Warnings = append(s.Warnings, vp.Result().Warnings...)
 		default:
 			mr, err := post.Sample(ctx, xo, p.samples, rng)
 			if err != nil {
@@ -368,7 +377,7 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "infer", "-task NAME -observation FILE.csv [flags]")
 	task := fs.String("task", "", "sbibm task name (see 'gosbi tasks')")
 	method := fs.String("method", "npe", "inference method: npe, snpe, nle, snle, nre or snre")
-	sampler := fs.String("sampler", "", "posterior sampler for nle/nre: slice (default), slice_chains, nuts, hmc, mh, rejection or importance")
+	sampler := fs.String("sampler", "", "posterior sampler for nle/nre: slice (default), slice_chains, nuts, hmc, mh, rejection, importance or vi")
 	nsim := fs.Int("simulations", 10_000, "simulation budget (total over all rounds)")
 	obs := fs.String("observation", "", "observation file: sbibm CSV with a header row and one data row")
 	nsamples := fs.Int("num-samples", 10_000, "number of posterior samples to draw")
@@ -414,10 +423,10 @@ func runInfer(ctx context.Context, e env, args []string) error {
 		*sampler = "direct"
 	case *sampler == "":
 		*sampler = "slice"
-	case *sampler == "rejection" || *sampler == "importance":
+	case *sampler == "rejection" || *sampler == "importance" || *sampler == "vi":
 	default:
 		if _, err := sbi.KernelByName(*sampler); err != nil {
-			return usagef("unknown sampler %q (want slice, slice_chains, nuts, hmc, mh, rejection or importance)", *sampler)
+			return usagef("unknown sampler %q (want slice, slice_chains, nuts, hmc, mh, rejection, importance or vi)", *sampler)
 		}
 	}
 	switch {

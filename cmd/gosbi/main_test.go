@@ -116,6 +116,7 @@ func TestInferPotentialMethods(t *testing.T) {
 		{"nle", "slice", true},
 		{"nre", "importance", false},
 		{"nre", "rejection", false},
+		{"nle", "vi", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+"_"+tt.sampler, func(t *testing.T) {
@@ -141,6 +142,9 @@ func TestInferPotentialMethods(t *testing.T) {
 			}
 			if tt.sampler == "importance" && s.ImportanceESS == nil {
 				t.Errorf("summary lacks the importance-sampling ESS")
+			}
+			if tt.sampler == "vi" && s.Khat == nil {
+				t.Errorf("summary lacks the VI k-hat")
 			}
 			samples, err := os.ReadFile(filepath.Join(out, "posterior_samples.csv"))
 			if err != nil {
