@@ -253,6 +253,44 @@ func frame(magic string, version uint32, header, payload []byte) []byte {
 	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, crc32.MakeTable(crc32.Castagnoli)))
 }
 
+// unframe checks the framing that frame writes (magic, version, checksum,
+// lengths), decodes the JSON header into header (unknown fields rejected)
+// and returns the payload. what names the caller in errors, kind the file
+// kind the magic stands for, and part the payload. Errors wrap ErrFormat, or
+// ErrVersion for another format version.
+func unframe(data []byte, what, magic, kind string, version uint32, header any, part string) ([]byte, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("sbi: "+what+": "+format+": %w", append(a, ErrFormat)...)
+	}
+	if len(data) < 16 || string(data[:8]) != magic {
+		return nil, bad("not %s", kind)
+	}
+	if v := binary.LittleEndian.Uint32(data[8:]); v != version {
+		return nil, fmt.Errorf("sbi: %s: file format version %d, this build reads version %d: %w", what, v, version, ErrVersion)
+	}
+	if len(data) < 16+4 {
+		return nil, bad("truncated file")
+	}
+	body := data[:len(data)-4]
+	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
+		return nil, bad("checksum mismatch (corrupt or truncated file)")
+	}
+	hl := int64(binary.LittleEndian.Uint32(body[12:]))
+	if hl > maxHeaderLen || 16+hl+8 > int64(len(body)) {
+		return nil, bad("header length %d does not fit the file", hl)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body[16 : 16+hl]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(header); err != nil {
+		return nil, bad("header: %v", err)
+	}
+	pl := binary.LittleEndian.Uint64(body[16+hl:])
+	if pl != uint64(int64(len(body))-16-hl-8) {
+		return nil, bad("%s length %d does not match the file", part, pl)
+	}
+	return body[16+hl+8:], nil
+}
+
 // saveFile creates (or truncates) the named file and writes it with save;
 // what names the caller in errors.
 func saveFile(name, what string, save func(io.Writer) error) (err error) {
@@ -315,34 +353,11 @@ func load(r io.Reader, prior dist.Distribution) (*DirectPosterior, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("sbi: Load: "+format+": %w", append(a, ErrFormat)...)
 	}
-	if len(data) < 16 || string(data[:8]) != fileMagic {
-		return nil, bad("not a gosbi posterior file")
-	}
-	if v := binary.LittleEndian.Uint32(data[8:]); v != FileVersion {
-		return nil, fmt.Errorf("sbi: Load: file format version %d, this build reads version %d: %w", v, FileVersion, ErrVersion)
-	}
-	if len(data) < 16+4 {
-		return nil, bad("truncated file")
-	}
-	body := data[:len(data)-4]
-	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
-		return nil, bad("checksum mismatch (corrupt or truncated file)")
-	}
-	hl := int64(binary.LittleEndian.Uint32(body[12:]))
-	if hl > maxHeaderLen || 16+hl+8 > int64(len(body)) {
-		return nil, bad("header length %d does not fit the file", hl)
-	}
 	var h fileHeader
-	dec := json.NewDecoder(bytes.NewReader(body[16 : 16+hl]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&h); err != nil {
-		return nil, bad("header: %v", err)
+	flowBytes, err := unframe(data, "Load", fileMagic, "a gosbi posterior file", FileVersion, &h, "flow")
+	if err != nil {
+		return nil, err
 	}
-	fl := binary.LittleEndian.Uint64(body[16+hl:])
-	if fl != uint64(int64(len(body))-16-hl-8) {
-		return nil, bad("flow length %d does not match the file", fl)
-	}
-	flowBytes := body[16+hl+8:]
 	if h.ThetaDim < 1 || h.XDim < 1 {
 		return nil, bad("dimensions θ %d, x %d", h.ThetaDim, h.XDim)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -191,34 +190,11 @@ func loadMCMC(r io.Reader, prior dist.Distribution) (*MCMCPosterior, error) {
 	if len(data) >= 8 && string(data[:8]) == fileMagic {
 		return nil, bad("a DirectPosterior (NPE) file, not an MCMC posterior; read it with Load")
 	}
-	if len(data) < 16 || string(data[:8]) != mcmcFileMagic {
-		return nil, bad("not a gosbi MCMC posterior file")
-	}
-	if v := binary.LittleEndian.Uint32(data[8:]); v != MCMCFileVersion {
-		return nil, fmt.Errorf("sbi: LoadMCMC: file format version %d, this build reads version %d: %w", v, MCMCFileVersion, ErrVersion)
-	}
-	if len(data) < 16+4 {
-		return nil, bad("truncated file")
-	}
-	body := data[:len(data)-4]
-	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
-		return nil, bad("checksum mismatch (corrupt or truncated file)")
-	}
-	hl := int64(binary.LittleEndian.Uint32(body[12:]))
-	if hl > maxHeaderLen || 16+hl+8 > int64(len(body)) {
-		return nil, bad("header length %d does not fit the file", hl)
-	}
 	var h mcmcFileHeader
-	dec := json.NewDecoder(bytes.NewReader(body[16 : 16+hl]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&h); err != nil {
-		return nil, bad("header: %v", err)
+	model, err := unframe(data, "LoadMCMC", mcmcFileMagic, "a gosbi MCMC posterior file", MCMCFileVersion, &h, "model")
+	if err != nil {
+		return nil, err
 	}
-	ml := binary.LittleEndian.Uint64(body[16+hl:])
-	if ml != uint64(int64(len(body))-16-hl-8) {
-		return nil, bad("model length %d does not match the file", ml)
-	}
-	model := body[16+hl+8:]
 	if h.ThetaDim < 1 || h.XDim < 1 || h.ThetaDim > maxEmbedSize || h.XDim > maxEmbedSize {
 		return nil, bad("dimensions θ %d, x %d", h.ThetaDim, h.XDim)
 	}
