@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -35,7 +36,11 @@ type Settings struct {
 	KeepLastBatch bool
 	// OnEpoch, if non-nil, is called after every epoch; a non-nil error stops
 	// training (the best weights are restored and the error is returned).
+	// After a resume it is called for the new epochs only.
 	OnEpoch func(EpochStats) error
+	// Checkpoint, if non-nil, makes Fit save its state to a file and resume
+	// from it (see CheckpointSettings); nil means no checkpoints.
+	Checkpoint *CheckpointSettings
 }
 
 func (s *Settings) withDefaults() (Settings, error) {
@@ -74,6 +79,17 @@ func (s *Settings) withDefaults() (Settings, error) {
 		return r, fmt.Errorf("flows: max epochs %d: %w", r.MaxEpochs, ErrConfig)
 	case math.IsNaN(r.ClipNorm):
 		return r, fmt.Errorf("flows: clip norm NaN: %w", ErrConfig)
+	case r.Checkpoint != nil && r.Checkpoint.Path == "":
+		return r, fmt.Errorf("flows: checkpoint with an empty path: %w", ErrConfig)
+	case r.Checkpoint != nil && r.Checkpoint.Every < 0:
+		return r, fmt.Errorf("flows: checkpoint every %d epochs: %w", r.Checkpoint.Every, ErrConfig)
+	}
+	if r.Checkpoint != nil {
+		for i, x := range r.Checkpoint.State {
+			if x == nil {
+				return r, fmt.Errorf("flows: checkpoint state %d is nil: %w", i, ErrConfig)
+			}
+		}
 	}
 	return r, nil
 }
@@ -131,12 +147,14 @@ type LossFunc func(tp *nn.Tape, idx []int) *nn.Tensor
 
 // Fit minimises loss over n data rows by Adam on params: the generic loop
 // behind Train, for custom losses (e.g. SNPE-C's atomic loss or classifier
-// losses). It splits the rows at random (from rng) into training and
-// validation sets (sbi's split: the first ⌊(1-f)·n⌋ rows of a random
-// permutation train), shuffles the training rows every epoch from rng, takes
-// steps on batches (dropping the last partial batch unless KeepLastBatch),
-// clips the total gradient norm, evaluates the validation loss after every
-// epoch, and stops after StopAfterEpochs epochs without improvement or after
+// losses). It splits the rows at random into training and validation sets
+// (sbi's split: the first ⌊(1-f)·n⌋ rows of rng.Perm(n) train), then draws
+// two values from rng to seed its own rand.PCG, from which it shuffles the
+// training rows every epoch (so Fit always takes the same number of draws
+// from rng, and its random state can be checkpointed). It takes steps on
+// batches (dropping the last partial batch unless KeepLastBatch), clips the
+// total gradient norm, evaluates the validation loss after every epoch, and
+// stops after StopAfterEpochs epochs without improvement or after
 // MaxEpochs, restoring the parameters of the best validation epoch.
 //
 // Numerical safety: a step whose loss or gradient norm is NaN or infinite
@@ -150,9 +168,13 @@ type LossFunc func(tp *nn.Tape, idx []int) *nn.Tensor
 // after Fit returns are thus always those of a finite validation loss or
 // the initial ones, never the product of a diverged step.
 //
-// When ctx is cancelled or OnEpoch returns an error, Fit restores the best
-// parameters so far and returns the result with an error wrapping the cause.
-// Errors wrap ErrConfig for invalid settings and ErrData for n < 2.
+// When ctx is cancelled (checked before every step) or OnEpoch returns an
+// error, Fit restores the best parameters so far and returns the result
+// with an error wrapping the cause. With Settings.Checkpoint, Fit saves its
+// state first and resumes from it when called again (see
+// CheckpointSettings). Errors wrap ErrConfig for invalid settings, ErrData
+// for n < 2 and ErrCheckpoint for a checkpoint that cannot be read, belongs
+// to another run or cannot be written.
 func Fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *rand.Rand, settings *Settings) (*TrainResult, error) {
 	s, err := settings.withDefaults()
 	if err != nil {
@@ -163,114 +185,286 @@ func Fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *ra
 	}
 	start := time.Now()
 	perm := rng.Perm(n)
+	seed := [2]uint64{rng.Uint64(), rng.Uint64()}
 	nTrain := int((1 - s.ValidationFraction) * float64(n))
 	nTrain = min(max(nTrain, 1), n-1)
-	train, val := perm[:nTrain], perm[nTrain:]
-	res := &TrainResult{NumTrain: nTrain, NumVal: n - nTrain, BestValLoss: math.Inf(1)}
-
-	bs := min(s.BatchSize, nTrain)
-	opt := nn.NewAdam(params, s.LearningRate)
-	best := make([][]float64, len(params))
-	for i, p := range params {
-		best[i] = append([]float64(nil), p.Data...)
+	f := &fitter{
+		s: s, params: params, loss: loss, n: n, nTrain: nTrain,
+		train: perm[:nTrain], val: perm[nTrain:],
+		src: rand.NewPCG(seed[0], seed[1]),
+		res: &TrainResult{NumTrain: nTrain, NumVal: n - nTrain, BestValLoss: math.Inf(1)},
+		opt: nn.NewAdam(params, s.LearningRate),
 	}
-	restore := func() {
-		for i, p := range params {
-			copy(p.Data, best[i])
+	f.rng = rand.New(f.src)
+	f.best = make([][]float64, len(params))
+	for i, p := range params {
+		f.best[i] = append([]float64(nil), p.Data...)
+	}
+	if ck := s.Checkpoint; ck != nil {
+		f.fp = &checkpointFingerprint{
+			N: n, NumTrain: nTrain, BatchSize: s.BatchSize, LearningRate: math.Float64bits(s.LearningRate),
+			ValFraction: math.Float64bits(s.ValidationFraction), StopAfter: s.StopAfterEpochs, MaxEpochs: s.MaxEpochs,
+			ClipNorm: math.Float64bits(s.ClipNorm), KeepLastBatch: s.KeepLastBatch, Seed: seed, Tag: ck.Tag,
+			NumState: len(ck.State),
 		}
+		for _, p := range params {
+			f.fp.Params = append(f.fp.Params, paramShape{Name: p.Name, Rows: p.Rows, Cols: p.Cols})
+		}
+		c, err := loadCheckpoint(ck.Path)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			if err := c.check(f.fp, f.val); err != nil {
+				return nil, fmt.Errorf("%w (file %s; delete it to start afresh)", err, ck.Path)
+			}
+			if err := f.resume(c); err != nil {
+				return nil, err
+			}
+			if c.st.Complete {
+				f.res.Runtime = f.elapsed0 + time.Since(start)
+				return f.res, f.finalErr()
+			}
+		}
+	}
+	return f.run(ctx, start)
+}
+
+// fitter is the state of one Fit call: everything a checkpoint saves.
+type fitter struct {
+	s          Settings
+	params     []*nn.Tensor
+	loss       LossFunc
+	n, nTrain  int
+	train, val []int
+	src        *rand.PCG
+	rng        *rand.Rand
+	opt        *nn.Adam
+	best       [][]float64
+	res        *TrainResult
+	fp         *checkpointFingerprint // nil without checkpoints
+
+	inEpoch                 bool
+	pos, steps, skipped     int
+	sum                     float64
+	sinceBest               int
+	elapsed0, epochElapsed0 time.Duration // times before the resumed checkpoint
+	start, epochStart       time.Time
+}
+
+// resume loads the checkpoint c (already checked against the run).
+func (f *fitter) resume(c *checkpoint) error {
+	st := &c.st
+	if err := f.opt.SetState(nn.AdamState{T: st.AdamT, M: c.adamM, V: c.adamV}); err != nil {
+		return fmt.Errorf("flows: checkpoint: %w: %w", err, ErrCheckpoint)
+	}
+	if err := f.src.UnmarshalBinary(st.RNG); err != nil {
+		return fmt.Errorf("flows: checkpoint: random state: %w: %w", err, ErrCheckpoint)
+	}
+	for i, b := range st.Extra {
+		if err := f.s.Checkpoint.State[i].UnmarshalBinary(b); err != nil {
+			return fmt.Errorf("flows: checkpoint: extra state %d: %w: %w", i, err, ErrCheckpoint)
+		}
+	}
+	for i, p := range f.params {
+		copy(p.Data, c.params[i])
+		copy(f.best[i], c.best[i])
+	}
+	copy(f.train, c.train)
+	r := f.res
+	r.Epochs, r.BestEpoch, r.BestValLoss = st.Epochs, st.BestEpoch, math.Float64frombits(st.BestValLoss)
+	r.Converged, r.Skipped, r.History = st.Converged, st.TotalSkipped, c.history
+	f.inEpoch, f.pos, f.steps, f.skipped = st.InEpoch, st.Pos, st.Steps, st.Skipped
+	f.sum, f.sinceBest = math.Float64frombits(st.Sum), st.SinceBest
+	f.elapsed0, f.epochElapsed0 = time.Duration(st.ElapsedNS), time.Duration(st.EpochNS)
+	return nil
+}
+
+// save writes the checkpoint, if enabled. complete marks a finished run
+// (whose parameters are the restored best ones).
+func (f *fitter) save(complete bool) error {
+	if f.fp == nil {
+		return nil
+	}
+	st := checkpointState{
+		Complete: complete, Converged: f.res.Converged, Epochs: f.res.Epochs, InEpoch: f.inEpoch, Pos: f.pos,
+		Sum: math.Float64bits(f.sum), Steps: f.steps, Skipped: f.skipped, TotalSkipped: f.res.Skipped,
+		BestValLoss: math.Float64bits(f.res.BestValLoss), BestEpoch: f.res.BestEpoch, SinceBest: f.sinceBest,
+		ElapsedNS: int64(f.elapsed0 + time.Since(f.start)), AdamT: f.opt.T,
+	}
+	if f.inEpoch {
+		st.EpochNS = int64(f.epochElapsed0 + time.Since(f.epochStart))
+	}
+	var err error
+	if st.RNG, err = f.src.MarshalBinary(); err != nil {
+		return fmt.Errorf("flows: writing checkpoint: %w: %w", err, ErrCheckpoint)
+	}
+	for i, x := range f.s.Checkpoint.State {
+		b, err := x.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("flows: writing checkpoint: extra state %d: %w: %w", i, err, ErrCheckpoint)
+		}
+		st.Extra = append(st.Extra, b)
+	}
+	c := &checkpoint{fp: *f.fp, st: st, best: f.best, adamM: f.opt.M, adamV: f.opt.V,
+		train: f.train, val: f.val, history: f.res.History}
+	c.params = make([][]float64, len(f.params))
+	for i, p := range f.params {
+		c.params[i] = p.Data
+	}
+	path := f.s.Checkpoint.Path
+	if err := writeFileAtomic(path, func(w io.Writer) error { return writeCheckpoint(w, c) }); err != nil {
+		return fmt.Errorf("flows: writing checkpoint %s: %w: %w", path, err, ErrCheckpoint)
+	}
+	return nil
+}
+
+func (f *fitter) restore() {
+	for i, p := range f.params {
+		copy(p.Data, f.best[i])
+	}
+}
+
+// stop restores the best parameters and returns the result with err,
+// after saving a checkpoint if enabled.
+func (f *fitter) stop(err error) (*TrainResult, error) {
+	if serr := f.save(false); serr != nil {
+		err = fmt.Errorf("%w; %w", err, serr)
+	}
+	f.restore()
+	f.res.Runtime = f.elapsed0 + time.Since(f.start)
+	return f.res, err
+}
+
+// finalErr is the error of a finished run: ErrNonFinite if no epoch
+// reached a finite validation loss.
+func (f *fitter) finalErr() error {
+	if f.res.BestEpoch == 0 {
+		return fmt.Errorf("flows: no epoch of %d reached a finite validation loss; restored the initial weights: %w", f.res.Epochs, ErrNonFinite)
+	}
+	return nil
+}
+
+// run is the training loop, from the state in f.
+func (f *fitter) run(ctx context.Context, start time.Time) (*TrainResult, error) {
+	s, res, params := &f.s, f.res, f.params
+	f.start = start
+	bs := min(s.BatchSize, f.nTrain)
+	every := 1
+	if s.Checkpoint != nil && s.Checkpoint.Every > 0 {
+		every = s.Checkpoint.Every
 	}
 	nn.ZeroGrad(params)
 	tp := nn.NewTape()
 	vtp := nn.NewNoGradTape()
-	sinceBest := 0
-	for epoch := 1; epoch <= s.MaxEpochs; epoch++ {
-		t0 := time.Now()
-		rng.Shuffle(len(train), func(i, j int) { train[i], train[j] = train[j], train[i] })
-		var sum float64
-		var steps, skipped int
-		for from := 0; from < nTrain; from += bs {
-			to := from + bs
-			if to > nTrain {
+	for {
+		if !f.inEpoch {
+			// At an epoch boundary: stop, or start the next epoch.
+			if k := len(res.History); k > 0 && res.History[k-1].Steps == 0 {
+				last := res.History[k-1]
+				f.restore()
+				res.Runtime = f.elapsed0 + time.Since(start)
+				restored := "the initial weights"
+				if res.BestEpoch > 0 {
+					restored = fmt.Sprintf("the weights of epoch %d", res.BestEpoch)
+				}
+				return res, fmt.Errorf("flows: epoch %d: all %d training steps had a non-finite loss or gradient; restored %s: %w",
+					last.Epoch, last.Skipped, restored, ErrNonFinite)
+			}
+			if res.Epochs > 0 && f.sinceBest >= s.StopAfterEpochs {
+				res.Converged = true
+				break
+			}
+			if res.Epochs >= s.MaxEpochs {
+				break
+			}
+			f.rng.Shuffle(len(f.train), func(i, j int) { f.train[i], f.train[j] = f.train[j], f.train[i] })
+			f.inEpoch, f.pos, f.sum, f.steps, f.skipped = true, 0, 0, 0, 0
+			f.epochStart, f.epochElapsed0 = time.Now(), 0
+		} else if f.epochStart.IsZero() {
+			f.epochStart = time.Now() // resumed inside an epoch
+		}
+		for f.pos < f.nTrain {
+			to := f.pos + bs
+			if to > f.nTrain {
 				if !s.KeepLastBatch {
 					break
 				}
-				to = nTrain
+				to = f.nTrain
 			}
 			if err := ctx.Err(); err != nil {
-				restore()
-				res.Runtime = time.Since(start)
-				return res, fmt.Errorf("flows: training interrupted: %w", err)
+				return f.stop(fmt.Errorf("flows: training interrupted: %w", err))
 			}
+			from := f.pos
+			f.pos = to
 			tp.Reset()
-			l := loss(tp, train[from:to])
+			l := f.loss(tp, f.train[from:to])
 			lv := l.Item()
 			if math.IsNaN(lv) || math.IsInf(lv, 0) {
-				skipped++
+				f.skipped++
 				continue
 			}
 			tp.Backward(l)
 			norm := nn.GradNorm(params)
 			if math.IsNaN(norm) || math.IsInf(norm, 0) {
 				nn.ZeroGrad(params)
-				skipped++
+				f.skipped++
 				continue
 			}
 			if s.ClipNorm > 0 {
 				nn.ClipGradNorm(params, s.ClipNorm)
 			}
-			opt.Step()
-			opt.ZeroGrad()
-			sum += lv
-			steps++
+			f.opt.Step()
+			f.opt.ZeroGrad()
+			f.sum += lv
+			f.steps++
 		}
-		vl := validationLoss(vtp, val, bs, loss)
+		vl := validationLoss(vtp, f.val, bs, f.loss)
 		trainLoss := math.NaN()
-		if steps > 0 {
-			trainLoss = sum / float64(steps)
+		if f.steps > 0 {
+			trainLoss = f.sum / float64(f.steps)
 		}
-		st := EpochStats{Epoch: epoch, TrainLoss: trainLoss, ValLoss: vl, Steps: steps, Skipped: skipped}
-		res.Skipped += skipped
+		epoch := res.Epochs + 1
+		st := EpochStats{Epoch: epoch, TrainLoss: trainLoss, ValLoss: vl, Steps: f.steps, Skipped: f.skipped}
+		res.Skipped += f.skipped
 		if vl < res.BestValLoss {
 			res.BestValLoss, res.BestEpoch = vl, epoch
 			for i, p := range params {
-				copy(best[i], p.Data)
+				copy(f.best[i], p.Data)
 			}
-			sinceBest = 0
+			f.sinceBest = 0
 		} else {
-			sinceBest++
+			f.sinceBest++
 		}
 		st.BestValLoss, st.BestEpoch = res.BestValLoss, res.BestEpoch
-		st.Duration, st.Elapsed = time.Since(t0), time.Since(start)
+		st.Duration = f.epochElapsed0 + time.Since(f.epochStart)
+		st.Elapsed = f.elapsed0 + time.Since(start)
 		res.History = append(res.History, st)
 		res.Epochs = epoch
+		f.inEpoch, f.pos, f.sum, f.steps, f.skipped = false, 0, 0, 0, 0
+		f.epochStart, f.epochElapsed0 = time.Time{}, 0
 		if s.OnEpoch != nil {
 			if err := s.OnEpoch(st); err != nil {
-				restore()
-				res.Runtime = time.Since(start)
-				return res, fmt.Errorf("flows: training stopped by OnEpoch: %w", err)
+				return f.stop(fmt.Errorf("flows: training stopped by OnEpoch: %w", err))
 			}
 		}
-		if steps == 0 {
-			restore()
-			res.Runtime = time.Since(start)
-			restored := "the initial weights"
-			if res.BestEpoch > 0 {
-				restored = fmt.Sprintf("the weights of epoch %d", res.BestEpoch)
+		if epoch%every == 0 {
+			if err := f.save(false); err != nil {
+				f.restore()
+				res.Runtime = f.elapsed0 + time.Since(start)
+				return res, err
 			}
-			return res, fmt.Errorf("flows: epoch %d: all %d training steps had a non-finite loss or gradient; restored %s: %w",
-				epoch, skipped, restored, ErrNonFinite)
-		}
-		if sinceBest >= s.StopAfterEpochs {
-			res.Converged = true
-			break
 		}
 	}
-	restore()
-	res.Runtime = time.Since(start)
-	if res.BestEpoch == 0 {
-		return res, fmt.Errorf("flows: no epoch of %d reached a finite validation loss; restored the initial weights: %w", res.Epochs, ErrNonFinite)
+	f.restore()
+	if res.BestEpoch > 0 {
+		if err := f.save(true); err != nil {
+			res.Runtime = f.elapsed0 + time.Since(start)
+			return res, err
+		}
 	}
-	return res, nil
+	res.Runtime = f.elapsed0 + time.Since(start)
+	return res, f.finalErr()
 }
 
 // validationLoss returns the mean loss over idx, evaluated in chunks of bs

@@ -319,7 +319,9 @@ func (e *NPE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 	var loss flows.LossFunc
 	if e.atomic {
 		res.Loss = LossAtomic
-		loss = e.atomicLoss(s.NumAtoms, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
+		src := rand.NewPCG(rng.Uint64(), rng.Uint64())
+		loss = e.atomicLoss(s.NumAtoms, rand.New(src))
+		s.Checkpoint = checkpointWith(s.Checkpoint, src)
 	} else {
 		loss = e.mleLoss()
 	}
@@ -338,6 +340,18 @@ func (e *NPE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 		return res, fmt.Errorf("sbi: Train: %w", err)
 	}
 	return res, nil
+}
+
+// checkpointWith returns a copy of ck that also saves and restores src, the
+// random source of a loss, so that a resumed Train draws the same atoms as
+// an uninterrupted one (nil stays nil).
+func checkpointWith(ck *flows.CheckpointSettings, src *rand.PCG) *flows.CheckpointSettings {
+	if ck == nil {
+		return nil
+	}
+	c := *ck
+	c.State = append(append([]flows.BinaryState(nil), ck.State...), src)
+	return &c
 }
 
 // splitIndices returns the training and validation rows that flows.Fit

@@ -387,7 +387,9 @@ func (e *NRE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 		e.clf = c
 	}
 	res := &TrainResult{Round: e.trains, Loss: e.cfg.Loss, NumSimulations: e.n, NumInvalid: e.invalid()}
-	loss := e.loss(s.NumAtoms, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
+	src := rand.NewPCG(rng.Uint64(), rng.Uint64())
+	loss := e.loss(s.NumAtoms, rand.New(src))
+	s.Checkpoint = checkpointWith(s.Checkpoint, src)
 	fr, err := flows.Fit(ctx, e.clf.params(), e.n, loss, rand.New(rand.NewPCG(s1, s2)), &s.Settings)
 	e.trains++
 	if fr != nil {

@@ -41,6 +41,7 @@ type pipeline struct {
 	plotName    string    // file name of the pair plot in out
 	truth       []float64 // optional true parameters for the plot
 	reference   *mat.Dense
+	checkpoint  string // folder of the resumable state, "" for none (see checkpoint.go)
 }
 
 // summary is what summary.json holds.
@@ -81,7 +82,19 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 	if err := os.MkdirAll(p.out, 0o755); err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(p.seed, 0x5eed))
+	src := rand.NewPCG(p.seed, 0x5eed)
+	rng := rand.New(src)
+	var ck *ckpt
+	if p.checkpoint != "" {
+		var resumed bool
+		var err error
+		if ck, resumed, err = openCheckpoint(p.checkpoint, p, src); err != nil {
+			return nil, err
+		}
+		if resumed {
+			fmt.Fprintf(e.stderr, "resuming from the checkpoint in %s\n", p.checkpoint)
+		}
+	}
 	var est sbi.Estimator
 	switch p.estimator {
 	case "maf":
@@ -144,7 +157,11 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 			settings.Observation = p.xo
 		}
 		var post *sbi.DirectPosterior
-		post, res, err = sbi.Infer(ctx, p.sim, p.prior, perRound, rng, settings)
+		if ck != nil {
+			post, res, err = ck.inferNPE(ctx, p, perRound, rng, settings)
+		} else {
+			post, res, err = sbi.Infer(ctx, p.sim, p.prior, perRound, rng, settings)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +203,11 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 			infer = sbi.InferNRE
 		}
 		var post *sbi.MCMCPosterior
-		post, res, err = infer(ctx, p.sim, p.prior, perRound, rng, settings)
+		if ck != nil {
+			post, res, err = ck.inferPotential(ctx, p, perRound, rng, settings, strings.HasSuffix(p.method, "nre"))
+		} else {
+			post, res, err = infer(ctx, p.sim, p.prior, perRound, rng, settings)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -387,6 +408,7 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	estimator := fs.String("estimator", "maf", "density estimator: maf or nsf")
 	data := fs.String("data", "", "sbibm data folder (needed by slcp_distractors only)")
 	maxEpochs := fs.Int("max-epochs", 0, "cap on training epochs per round (0: until early stopping)")
+	checkpoint := fs.String("checkpoint", "", "folder for the resumable state of the run (npe, nle, nre): rerun the same command to resume after an interrupt")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -442,6 +464,9 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	if *estimator != "maf" && *estimator != "nsf" {
 		return usagef("unknown estimator %q (want maf or nsf)", *estimator)
 	}
+	if *checkpoint != "" && *rounds > 1 {
+		return usagef("-checkpoint with -rounds %d: checkpoints support single-round methods only (npe, nle, nre)", *rounds)
+	}
 	_, xd := t.Dims()
 	xo, err := readObservation(*obs, xd)
 	if err != nil {
@@ -450,9 +475,12 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	s, err := runPipeline(ctx, e, pipeline{
 		name: t.Name, sim: t.Simulator, prior: t.Prior, thetaNames: t.ThetaNames, xo: xo,
 		method: *method, sampler: *sampler, estimator: *estimator, simulations: *nsim, rounds: *rounds, samples: *nsamples,
-		seed: *seed, maxEpochs: *maxEpochs, out: *out, plotName: "pairplot.png",
+		seed: *seed, maxEpochs: *maxEpochs, out: *out, plotName: "pairplot.png", checkpoint: *checkpoint,
 	})
 	if err != nil {
+		if *checkpoint != "" && ctx.Err() != nil {
+			return fmt.Errorf("%w: the state is saved in %s; run the same command again to resume (%v)", errInterrupted, *checkpoint, err)
+		}
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s %s: %d simulations, %v epochs, best validation loss %.3f, %s sampler acceptance %.3f\n",
