@@ -92,6 +92,50 @@
 // allocate according to the data present, never to a size a header
 // announces; compressed reference files may expand to 256 MiB at most.
 //
+// # Simulation files: durable, resumable, sharded runs
+//
+// A run of N simulations with seed S is the data Simulate(ctx, sim, prior,
+// N, RunRNG(S), s) returns; its chunk c draws from
+// rand.NewPCG(ChunkSeed(S), c). SimulateChunks runs any subset of the chunks
+// and hands each to a callback as it finishes. A StoreWriter (from
+// OpenStoreWriter) appends finished chunks to a simulation file, fsyncing
+// each, and Shard drives the two: a killed run loses only the chunks in
+// flight, and running it again on the same file resumes it. Shard I of K
+// holds the chunks c with c mod K = I (ShardChunks), each in its own file;
+// Merge checks that the shards hold every chunk exactly once and writes the
+// complete file, byte-identical to that of an unsharded run. OpenStore
+// reads a file chunk by chunk (ReadChunk, All) or whole (ReadAll), without
+// loading more than it is asked for. `gosbi simulate` and `gosbi merge`
+// are the command-line face of these functions.
+//
+// A simulation file (version StoreVersion, little-endian) is
+//
+//	"GOSBISIM"  version uint32  L uint32  header (L bytes of JSON)  CRC-32C uint32
+//	record*
+//
+// with the header's CRC-32C (Castagnoli) taken over version, L and the JSON,
+// which is a StoreHeader: task or command, prior_sha256, seed, n,
+// chunk_size, theta_dim, x_dim, theta_names, x_names, shard, shards,
+// complete. Each record holds one finished chunk c of r simulations:
+//
+//	len uint32 = 8 + 8·r·(theta_dim + x_dim) + r
+//	c uint64
+//	θ: r·theta_dim float64, row by row
+//	x: r·x_dim float64, row by row
+//	status: r bytes (1 ok, 2 invalid, 3 failed)
+//	CRC-32C uint32 over len through status
+//
+// Records are appended in order of completion. A torn or corrupt record
+// (a killed writer, a bad disk) is cut off when the file is resumed and
+// reported by readers with its offset. When every chunk is present the file
+// is rewritten, through a temporary file and a rename, in canonical form:
+// records in index order, complete true, shard 0 of 1. Readers bound what
+// they allocate by the file's size and the format's limits (dimensions up
+// to 2²⁰, a chunk's record up to 1 GiB, a header up to 16 MiB).
+//
+// External simulators take their prior from a JSON specification: see
+// PriorSpec.
+//
 // # Benchmark tasks
 //
 // NewTask returns one of the ten sbibm tasks by name (TaskNames lists them):
@@ -118,8 +162,10 @@
 // # Errors
 //
 // Functions return errors wrapping the sentinels ErrInput, ErrShape,
-// ErrFormat, ErrPanic, ErrUnknownTask and ErrNoData, and for external
-// programs ErrTimeout, ErrCrashed, ErrProtocol, ErrProgram and ErrClosed.
+// ErrFormat, ErrPanic, ErrUnknownTask and ErrNoData, for external
+// programs ErrTimeout, ErrCrashed, ErrProtocol, ErrProgram and ErrClosed,
+// and for simulation files ErrMismatch, ErrIncomplete, ErrDuplicate and
+// ErrLocked.
 // Failures of single simulations inside Simulate are not errors of Simulate:
 // they are counted and reported in the Result.
 package simulators

@@ -149,7 +149,7 @@ func Simulate(ctx context.Context, sim Simulator, proposal dist.SizedSampler, n 
 		return nil, fmt.Errorf("simulators: Simulate: simulator dimensions (%d, %d), want positive: %w", td, xd, ErrInput)
 	}
 	j := &job{sim: sim, proposal: proposal, n: n, thetaDim: td, xDim: xd, theta: mat.NewDense(n, td, nil)}
-	return j.run(ctx, rng, s)
+	return j.run(ctx, rng, 0, s)
 }
 
 // SimulateAt runs sim at every row of theta (one parameter vector per row),
@@ -174,7 +174,91 @@ func SimulateAt(ctx context.Context, sim Simulator, theta *mat.Dense, rng *rand.
 		return nil, fmt.Errorf("simulators: SimulateAt: simulator dimensions (%d, %d), want positive: %w", td, xd, ErrInput)
 	}
 	j := &job{sim: sim, n: n, thetaDim: td, xDim: xd, theta: mat.DenseCopyOf(theta)}
-	return j.run(ctx, rng, s)
+	return j.run(ctx, rng, 0, s)
+}
+
+// Chunk is one finished chunk of simulations, as SimulateChunks hands it
+// over: the simulations Start .. Start+len(Status)-1 of the run, one per
+// row, in index order.
+type Chunk struct {
+	// Index is the chunk's index c; its simulations start at c·ChunkSize.
+	Index int
+	// Start is the index of the chunk's first simulation, Index·ChunkSize.
+	Start int
+	// Theta and X hold the parameters and outputs, one simulation per row;
+	// failed simulations have X all NaN.
+	Theta, X *mat.Dense
+	// Status[r] is the outcome of the simulation in row r.
+	Status []Status
+	// Errors holds the errors of the chunk's first failed simulations, at
+	// most Settings.MaxErrors of them.
+	Errors []*SimError
+}
+
+// SimulateChunks runs the listed chunks of the run of n simulations that
+// Simulate would do with chunk seed seed (the value Simulate draws from its
+// rng; see ChunkSize), and hands each finished chunk to onChunk. The chunks
+// hold exactly the rows Simulate returns for them, so running every chunk
+// once, in any split, reproduces Simulate bit for bit; see Shard for
+// splitting a run across machines.
+//
+// Workers run the chunks in parallel and onChunk is called from one
+// goroutine at a time, in order of completion; the matrices and slices of
+// the Chunk are reused after it returns, so onChunk must copy what it
+// keeps. A chunk abandoned part way (ctx cancelled) is not handed over.
+// When onChunk returns an error the run stops as a cancelled context would,
+// and that chunk does not count as done.
+//
+// The Report counts the chunks onChunk accepted (Requested is the number of
+// simulations in the listed chunks); Report.Errors keeps their first
+// Settings.MaxErrors errors. SimulateChunks returns an error wrapping
+// ErrInput when an argument is invalid (nil simulator, proposal or onChunk,
+// n < 1, a dimension mismatch, a chunk index outside [0, ⌈n/ChunkSize⌉) or
+// listed twice), and, when ctx is cancelled or a callback fails, the report
+// of what was handed over with an error wrapping the cause. An empty list
+// runs nothing.
+func SimulateChunks(ctx context.Context, sim Simulator, proposal dist.SizedSampler, n int, seed uint64, chunks []int,
+	s *Settings, onChunk func(*Chunk) error) (Report, error) {
+	if sim == nil || proposal == nil || onChunk == nil {
+		return Report{}, fmt.Errorf("simulators: SimulateChunks: nil simulator, proposal or onChunk: %w", ErrInput)
+	}
+	if n < 1 {
+		return Report{}, fmt.Errorf("simulators: SimulateChunks: n = %d, want at least 1: %w", n, ErrInput)
+	}
+	td, xd := sim.Dims()
+	if pd := proposal.Dim(); pd != td {
+		return Report{}, fmt.Errorf("simulators: SimulateChunks: proposal has dimension %d, simulator takes %d parameters: %w", pd, td, ErrInput)
+	}
+	if td < 1 || xd < 1 {
+		return Report{}, fmt.Errorf("simulators: SimulateChunks: simulator dimensions (%d, %d), want positive: %w", td, xd, ErrInput)
+	}
+	nChunks := NumChunks(n)
+	seen := make(map[int]struct{}, len(chunks))
+	for _, c := range chunks {
+		if c < 0 || c >= nChunks {
+			return Report{}, fmt.Errorf("simulators: SimulateChunks: chunk %d outside [0, %d): %w", c, nChunks, ErrInput)
+		}
+		if _, dup := seen[c]; dup {
+			return Report{}, fmt.Errorf("simulators: SimulateChunks: chunk %d listed twice: %w", c, ErrInput)
+		}
+		seen[c] = struct{}{}
+	}
+	j := &job{sim: sim, proposal: proposal, n: n, thetaDim: td, xDim: xd,
+		chunks: append(make([]int, 0, len(chunks)), chunks...), onChunk: onChunk}
+	res, err := j.run(ctx, nil, seed, s)
+	if res == nil {
+		return Report{}, err
+	}
+	return res.Report, err
+}
+
+// NumChunks returns the number of chunks in a run of n simulations,
+// ⌈n/ChunkSize⌉ (0 for n < 1).
+func NumChunks(n int) int {
+	if n < 1 {
+		return 0
+	}
+	return (n-1)/ChunkSize + 1
 }
 
 // job is one run of simulations.
@@ -184,12 +268,23 @@ type job struct {
 	n        int
 	thetaDim int
 	xDim     int
-	theta    *mat.Dense
-	x        *mat.Dense
-	status   []Status
 	seed     uint64
 
-	// per chunk, written only by the worker that runs the chunk
+	// Whole-run storage (Simulate, SimulateAt); nil when chunks are
+	// streamed to onChunk.
+	theta  *mat.Dense
+	x      *mat.Dense
+	status []Status
+
+	// Streaming (SimulateChunks): the chunks to run and the callback that
+	// receives each finished chunk. chunks nil means every chunk, in order.
+	chunks  []int
+	onChunk func(*Chunk) error
+	emitMu  sync.Mutex // serialises onChunk
+	emitted Report     // counts of the chunks onChunk accepted, under emitMu
+
+	// per position in the chunk list, written only by the worker that runs
+	// the chunk
 	chunkDone []int
 	chunkErrs [][]*SimError
 	maxErrors int
@@ -202,7 +297,61 @@ type counters struct {
 	_                   [40]byte
 }
 
-func (j *job) run(ctx context.Context, rng *rand.Rand, s *Settings) (*Result, error) {
+// chunkView is where the simulations of one chunk live while it runs: rows
+// of the whole-run matrices, or a worker's buffers when streaming.
+type chunkView struct {
+	ci, lo, hi int        // chunk index and its simulations lo..hi-1
+	theta, x   *mat.Dense // hi-lo rows
+	status     []Status   // hi-lo entries
+}
+
+// chunkBufs are one worker's buffers for streaming.
+type chunkBufs struct {
+	theta, x *mat.Dense
+	status   []Status
+}
+
+// numChunks returns the number of chunks in the list the job runs.
+func (j *job) numChunks() int {
+	if j.chunks != nil {
+		return len(j.chunks)
+	}
+	return (j.n + ChunkSize - 1) / ChunkSize
+}
+
+// chunkAt returns the chunk index at position p of the list.
+func (j *job) chunkAt(p int) int {
+	if j.chunks != nil {
+		return j.chunks[p]
+	}
+	return p
+}
+
+// view returns the storage of chunk ci: rows of the whole-run matrices, or
+// buf (cleared) when streaming.
+func (j *job) view(ci int, buf *chunkBufs) chunkView {
+	lo, hi := j.chunkBounds(ci)
+	v := chunkView{ci: ci, lo: lo, hi: hi}
+	if buf == nil {
+		v.theta = j.theta.Slice(lo, hi, 0, j.thetaDim).(*mat.Dense)
+		v.x = j.x.Slice(lo, hi, 0, j.xDim).(*mat.Dense)
+		v.status = j.status[lo:hi]
+		return v
+	}
+	v.theta = buf.theta.Slice(0, hi-lo, 0, j.thetaDim).(*mat.Dense)
+	v.x = buf.x.Slice(0, hi-lo, 0, j.xDim).(*mat.Dense)
+	v.status = buf.status[:hi-lo]
+	if j.proposal == nil {
+		v.theta.Copy(j.theta.Slice(lo, hi, 0, j.thetaDim))
+	}
+	v.x.Zero()
+	clear(v.status)
+	return v
+}
+
+// run runs the job. The chunk seed is rng.Uint64() when rng is not nil,
+// else seed.
+func (j *job) run(ctx context.Context, rng *rand.Rand, seed uint64, s *Settings) (*Result, error) {
 	var set Settings
 	if s != nil {
 		set = *s
@@ -226,21 +375,35 @@ func (j *job) run(ctx context.Context, rng *rand.Rand, s *Settings) (*Result, er
 		ctx = context.Background()
 	}
 	start := time.Now()
-	j.seed = rng.Uint64()
+	if rng != nil {
+		seed = rng.Uint64()
+	}
+	j.seed = seed
 	j.maxErrors = set.MaxErrors
-	j.x = mat.NewDense(j.n, j.xDim, nil)
-	j.status = make([]Status, j.n)
-	nChunks := (j.n + ChunkSize - 1) / ChunkSize
+	streaming := j.onChunk != nil
+	total := j.n
+	if streaming {
+		total = 0
+		for _, ci := range j.chunks {
+			lo, hi := j.chunkBounds(ci)
+			total += hi - lo
+		}
+		j.emitted = Report{Requested: total}
+	} else {
+		j.x = mat.NewDense(j.n, j.xDim, nil)
+		j.status = make([]Status, j.n)
+	}
+	nChunks := j.numChunks()
 	j.chunkDone = make([]int, nChunks)
 	j.chunkErrs = make([][]*SimError, nChunks)
-	workers := min(set.Workers, nChunks)
+	workers := max(min(set.Workers, nChunks), 0)
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
 	cnt := make([]counters, workers)
 	progress := func() Progress {
-		p := Progress{Total: j.n, Elapsed: time.Since(start)}
+		p := Progress{Total: total, Elapsed: time.Since(start)}
 		for i := range cnt {
 			p.OK += int(cnt[i].ok.Load())
 			p.Invalid += int(cnt[i].invalid.Load())
@@ -291,18 +454,27 @@ func (j *job) run(ctx context.Context, rng *rand.Rand, s *Settings) (*Result, er
 			defer wg.Done()
 			thetaBuf := make([]float64, j.thetaDim)
 			var errs []error
+			var buf *chunkBufs
+			if streaming {
+				buf = &chunkBufs{theta: mat.NewDense(ChunkSize, j.thetaDim, nil), x: mat.NewDense(ChunkSize, j.xDim, nil),
+					status: make([]Status, ChunkSize)}
+			}
 			for {
-				ci := int(next.Add(1) - 1)
-				if ci >= nChunks || runCtx.Err() != nil {
+				p := int(next.Add(1) - 1)
+				if p >= nChunks || runCtx.Err() != nil {
 					return
 				}
+				v := j.view(j.chunkAt(p), buf)
 				if bs, ok := j.sim.(BatchSimulator); ok {
 					if errs == nil {
 						errs = make([]error, ChunkSize)
 					}
-					j.runChunkBatch(runCtx, bs, ci, errs, c)
+					j.runChunkBatch(runCtx, bs, p, v, errs, c)
 				} else {
-					j.runChunk(runCtx, ci, thetaBuf, c)
+					j.runChunk(runCtx, p, v, thetaBuf, c)
+				}
+				if streaming {
+					j.emit(p, v, cancel)
 				}
 			}
 		}(&cnt[w])
@@ -311,17 +483,69 @@ func (j *job) run(ctx context.Context, rng *rand.Rand, s *Settings) (*Result, er
 	close(stopReporter)
 	<-reporterDone
 
-	res := j.collect(time.Since(start))
-	stopped := runCtx.Err() != nil && res.Report.Done < j.n
+	var res *Result
+	var done int
+	if streaming {
+		j.emitted.Runtime = time.Since(start)
+		j.emitted.Errors = j.sortedErrors()
+		res = &Result{Report: j.emitted}
+		done = j.emitted.Done
+	} else {
+		res = j.collect(time.Since(start))
+		done = res.Report.Done
+	}
+	stopped := runCtx.Err() != nil && done < total
 	if set.OnProgress != nil && !callbackFailed {
 		if err := set.OnProgress(progress()); err != nil && !stopped {
 			return res, fmt.Errorf("simulators: OnProgress: %w", err)
 		}
 	}
 	if stopped {
-		return res, fmt.Errorf("simulators: stopped after %d of %d simulations: %w", res.Report.Done, j.n, context.Cause(runCtx))
+		return res, fmt.Errorf("simulators: stopped after %d of %d simulations: %w", done, total, context.Cause(runCtx))
 	}
 	return res, nil
+}
+
+// emit hands the finished chunk at position p to onChunk, one call at a
+// time. A chunk abandoned part way is not handed over. When onChunk fails,
+// the chunk does not count as done and the run is cancelled.
+func (j *job) emit(p int, v chunkView, cancel context.CancelCauseFunc) {
+	if j.chunkDone[p] != v.hi-v.lo {
+		j.chunkDone[p], j.chunkErrs[p] = 0, nil
+		return
+	}
+	j.emitMu.Lock()
+	defer j.emitMu.Unlock()
+	if err := j.onChunk(&Chunk{Index: v.ci, Start: v.lo, Theta: v.theta, X: v.x, Status: v.status, Errors: j.chunkErrs[p]}); err != nil {
+		j.chunkDone[p], j.chunkErrs[p] = 0, nil
+		cancel(fmt.Errorf("simulators: chunk %d: %w", v.ci, err))
+		return
+	}
+	for _, st := range v.status {
+		switch st {
+		case StatusOK:
+			j.emitted.OK++
+		case StatusInvalid:
+			j.emitted.Invalid++
+		case StatusFailed:
+			j.emitted.Failed++
+		}
+	}
+	j.emitted.Done += v.hi - v.lo
+}
+
+// sortedErrors returns the kept errors of all chunks, those with the
+// smallest indices first, at most maxErrors of them.
+func (j *job) sortedErrors() []*SimError {
+	var errs []*SimError
+	for _, e := range j.chunkErrs {
+		errs = append(errs, e...)
+	}
+	sort.Slice(errs, func(a, b int) bool { return errs[a].Index < errs[b].Index })
+	if len(errs) > j.maxErrors {
+		errs = errs[:j.maxErrors]
+	}
+	return errs
 }
 
 // chunkBounds returns the index range of chunk ci.
@@ -330,9 +554,9 @@ func (j *job) chunkBounds(ci int) (lo, hi int) {
 	return lo, min(lo+ChunkSize, j.n)
 }
 
-// sampleChunk draws the parameters of chunk ci from the proposal with the
+// sampleChunk draws the parameters of chunk v from the proposal with the
 // chunk's stream. A panicking proposal fails the whole chunk.
-func (j *job) sampleChunk(ci int, rng *rand.Rand) (err error) {
+func (j *job) sampleChunk(v chunkView, rng *rand.Rand) (err error) {
 	if j.proposal == nil {
 		return nil
 	}
@@ -341,32 +565,31 @@ func (j *job) sampleChunk(ci int, rng *rand.Rand) (err error) {
 			err = fmt.Errorf("%w: proposal panicked: %v", ErrPanic, r)
 		}
 	}()
-	lo, hi := j.chunkBounds(ci)
 	if bs, ok := j.proposal.(dist.BatchSampler); ok {
-		bs.SampleBatch(j.theta.Slice(lo, hi, 0, j.thetaDim).(*mat.Dense), rng)
+		bs.SampleBatch(v.theta, rng)
 		return nil
 	}
-	for i := lo; i < hi; i++ {
-		j.proposal.Sample(j.theta.RawRowView(i), rng)
+	for r := range v.hi - v.lo {
+		j.proposal.Sample(v.theta.RawRowView(r), rng)
 	}
 	return nil
 }
 
-// runChunk runs the simulations of chunk ci one by one.
-func (j *job) runChunk(ctx context.Context, ci int, thetaBuf []float64, c *counters) {
-	lo, hi := j.chunkBounds(ci)
-	rng := rand.New(rand.NewPCG(j.seed, uint64(ci)))
-	if err := j.sampleChunk(ci, rng); err != nil {
-		j.failChunk(ci, err, c)
+// runChunk runs the simulations of chunk v, at position p of the list, one
+// by one.
+func (j *job) runChunk(ctx context.Context, p int, v chunkView, thetaBuf []float64, c *counters) {
+	rng := rand.New(rand.NewPCG(j.seed, uint64(v.ci)))
+	if err := j.sampleChunk(v, rng); err != nil {
+		j.failChunk(p, v, err, c)
 		return
 	}
 	done := 0
-	for i := lo; i < hi; i++ {
+	for r := range v.hi - v.lo {
 		if ctx.Err() != nil {
 			break
 		}
-		copy(thetaBuf, j.theta.RawRowView(i))
-		dst := j.x.RawRowView(i)
+		copy(thetaBuf, v.theta.RawRowView(r))
+		dst := v.x.RawRowView(r)
 		out, err := safeRun(ctx, j.sim, dst, thetaBuf, rng)
 		if err != nil && ctx.Err() != nil {
 			break // abandoned, not failed
@@ -377,71 +600,69 @@ func (j *job) runChunk(ctx context.Context, ci int, thetaBuf []float64, c *count
 		if err == nil && len(out) > 0 && &out[0] != &dst[0] {
 			copy(dst, out)
 		}
-		j.finish(ci, i, err, c)
+		j.finish(p, v, r, err, c)
 		done++
 	}
-	j.chunkDone[ci] = done
+	j.chunkDone[p] = done
 }
 
-// runChunkBatch runs chunk ci with one call of RunBatch.
-func (j *job) runChunkBatch(ctx context.Context, bs BatchSimulator, ci int, errs []error, c *counters) {
-	lo, hi := j.chunkBounds(ci)
-	rng := rand.New(rand.NewPCG(j.seed, uint64(ci)))
-	if err := j.sampleChunk(ci, rng); err != nil {
-		j.failChunk(ci, err, c)
+// runChunkBatch runs chunk v, at position p of the list, with one call of
+// RunBatch.
+func (j *job) runChunkBatch(ctx context.Context, bs BatchSimulator, p int, v chunkView, errs []error, c *counters) {
+	rng := rand.New(rand.NewPCG(j.seed, uint64(v.ci)))
+	if err := j.sampleChunk(v, rng); err != nil {
+		j.failChunk(p, v, err, c)
 		return
 	}
-	errs = errs[:hi-lo]
+	errs = errs[:v.hi-v.lo]
 	clear(errs)
-	theta := mat.DenseCopyOf(j.theta.Slice(lo, hi, 0, j.thetaDim))
-	x := j.x.Slice(lo, hi, 0, j.xDim).(*mat.Dense)
-	err := safeRunBatch(ctx, bs, x, theta, errs, rng)
+	theta := mat.DenseCopyOf(v.theta)
+	err := safeRunBatch(ctx, bs, v.x, theta, errs, rng)
 	if ctx.Err() != nil {
 		return // abandoned: chunkDone stays 0
 	}
 	if err != nil {
-		j.failChunk(ci, err, c)
+		j.failChunk(p, v, err, c)
 		return
 	}
-	for i := lo; i < hi; i++ {
-		j.finish(ci, i, errs[i-lo], c)
+	for r := range v.hi - v.lo {
+		j.finish(p, v, r, errs[r], c)
 	}
-	j.chunkDone[ci] = hi - lo
+	j.chunkDone[p] = v.hi - v.lo
 }
 
-// failChunk marks every simulation of chunk ci failed with err.
-func (j *job) failChunk(ci int, err error, c *counters) {
-	lo, hi := j.chunkBounds(ci)
-	for i := lo; i < hi; i++ {
-		j.finish(ci, i, err, c)
+// failChunk marks every simulation of chunk v failed with err.
+func (j *job) failChunk(p int, v chunkView, err error, c *counters) {
+	for r := range v.hi - v.lo {
+		j.finish(p, v, r, err, c)
 	}
-	j.chunkDone[ci] = hi - lo
+	j.chunkDone[p] = v.hi - v.lo
 }
 
-// finish records the outcome of simulation i of chunk ci, whose output is
-// already in row i of x.
-func (j *job) finish(ci, i int, err error, c *counters) {
-	row := j.x.RawRowView(i)
+// finish records the outcome of simulation r of chunk v (index v.lo+r),
+// whose output is already in row r of v.x.
+func (j *job) finish(p int, v chunkView, r int, err error, c *counters) {
+	row := v.x.RawRowView(r)
 	if err != nil {
 		for k := range row {
 			row[k] = math.NaN()
 		}
-		j.status[i] = StatusFailed
+		v.status[r] = StatusFailed
 		c.failed.Add(1)
-		if len(j.chunkErrs[ci]) < j.maxErrors {
-			th := append([]float64(nil), j.theta.RawRowView(i)...)
-			j.chunkErrs[ci] = append(j.chunkErrs[ci], &SimError{Index: i, Theta: th, Err: err})
+		if len(j.chunkErrs[p]) < j.maxErrors {
+			th := append([]float64(nil), v.theta.RawRowView(r)...)
+			j.chunkErrs[p] = append(j.chunkErrs[p], &SimError{Index: v.lo + r, Theta: th, Err: err})
 		}
 		return
 	}
-	for _, v := range row {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			j.status[i] = StatusInvalid
+	for _, x := range row {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			v.status[r] = StatusInvalid
 			c.invalid.Add(1)
 			return
 		}
 	}
-	j.status[i] = StatusOK
+	v.status[r] = StatusOK
 	c.ok.Add(1)
 }
 
@@ -458,12 +679,8 @@ func (j *job) collect(runtime time.Duration) *Result {
 		for i := lo; i < lo+done; i++ {
 			idx = append(idx, i)
 		}
-		res.Report.Errors = append(res.Report.Errors, j.chunkErrs[ci]...)
 	}
-	sort.Slice(res.Report.Errors, func(a, b int) bool { return res.Report.Errors[a].Index < res.Report.Errors[b].Index })
-	if len(res.Report.Errors) > j.maxErrors {
-		res.Report.Errors = res.Report.Errors[:j.maxErrors]
-	}
+	res.Report.Errors = j.sortedErrors()
 	res.Index = idx
 	res.Status = make([]Status, len(idx))
 	for r, i := range idx {

@@ -9,7 +9,11 @@
 //	gosbi benchmark -task NAME [-method npe|snpe] [-simulations N] -data DIR
 //	             [-observations 1-5] [-c2st fast|exact] [-published FILE] [-out DIR]
 //	gosbi sbc    -task NAME [-method npe] [-simulations N] [-tests T]
-//	             [-num-samples L] [-seed S] [-out DIR]
+//	             [-num-samples L] [-seed S] [-out DIR] [-test-data FILE]
+//	gosbi simulate (-task NAME | -command 'PROGRAM ARGS' -prior PRIOR.json -x-dim D) -n N -seed S -out FILE
+//	             [-shard I -shards K] [-workers W] [-data DIR]
+//	gosbi merge  -out FILE SHARD_FILE...
+//	gosbi export -in FILE -theta THETA.npy|.csv -x X.npy|.csv [-drop-invalid]
 //	gosbi tasks
 //
 // demo trains neural posterior estimation on the two_moons task with 10,000
@@ -67,9 +71,12 @@ var commands = map[string]func(ctx context.Context, e env, args []string) error{
 	"bench":     runBench,
 	"benchmark": runBenchmark,
 	"demo":      runDemo,
+	"export":    runExport,
 	"infer":     runInfer,
+	"merge":     runMerge,
 	"sample":    runSample,
 	"sbc":       runSBC,
+	"simulate":  runSimulate,
 	"tasks":     runTasks,
 }
 
@@ -79,9 +86,12 @@ commands:
   bench      time flow training, log-prob and sampling, or NPE end to end (JSON)
   benchmark  score inference on sbibm observations by C2ST against the paper
   demo       train NPE on two_moons and write a posterior pair plot
+  export     write a complete simulation file as θ and x .npy or .csv files
   infer      run inference for an sbibm task at an observation
+  merge      merge the shard files of a simulation run into its complete file
   sample     draw samples from a saved posterior
   sbc        check calibration: SBC ranks, ECDF, coverage and TARP plots
+  simulate   simulate a run (or one shard of it) durably and resumably to a file
   tasks      list the built-in tasks
 
 Run 'gosbi <command> -h' for the flags of a command.

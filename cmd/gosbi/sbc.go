@@ -26,6 +26,9 @@ type sbcSummary struct {
 	Seed        uint64       `json:"seed"`
 	Simulations int          `json:"simulations"`
 	Training    *trainReport `json:"training"`
+	// TestData is the simulation file the test pairs came from, when given
+	// with -test-data.
+	TestData string `json:"test_data,omitempty"`
 	// Tests is the number of test pairs used, DroppedTests those whose
 	// simulation gave NaN or ±Inf (or failed) and were left out.
 	Tests        int `json:"tests"`
@@ -83,6 +86,7 @@ func runSBC(ctx context.Context, e env, args []string) error {
 	estimator := flags.String("estimator", "maf", "density estimator: maf or nsf")
 	maxEpochs := flags.Int("max-epochs", 0, "cap on training epochs (0: until early stopping)")
 	data := flags.String("data", "", "sbibm data folder (needed by slcp_distractors only)")
+	testData := flags.String("test-data", "", "complete simulation file of the task to use as test pairs instead of simulating them\n(from 'gosbi simulate -task NAME -n T', sharded and merged or not; -tests is then its n)")
 	if err := parse(flags, args); err != nil {
 		return err
 	}
@@ -105,6 +109,24 @@ func runSBC(ctx context.Context, e env, args []string) error {
 	case *estimator != "maf" && *estimator != "nsf":
 		return usagef("unknown estimator %q (want maf or nsf)", *estimator)
 	}
+	var fileTests *simulators.Dataset
+	if *testData != "" {
+		var h simulators.StoreHeader
+		var err error
+		if fileTests, h, err = readCompleteStore(*testData); err != nil {
+			return err
+		}
+		td, xd := t.Dims()
+		switch {
+		case h.Task != t.Name:
+			return usagef("-test-data %s holds simulations of %s, not of task %s", *testData, runName(&h), t.Name)
+		case h.ThetaDim != td || h.XDim != xd:
+			return usagef("-test-data %s has dimensions (%d, %d), task %s has (%d, %d)", *testData, h.ThetaDim, h.XDim, t.Name, td, xd)
+		case visited(flags)["tests"] && *tests != h.N:
+			return usagef("-tests %d but -test-data %s holds %d simulations (leave out -tests)", *tests, *testData, h.N)
+		}
+		*tests = h.N
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
@@ -119,18 +141,28 @@ func runSBC(ctx context.Context, e env, args []string) error {
 	}
 	s.Training = rep
 
-	// The test set: θ from the prior, x simulated at each.
-	bar := newProgress(e.stderr, e.tty, false, "test set: simulating", *tests)
-	res, err := simulators.Simulate(ctx, t.Simulator, t.Prior, *tests, rand.New(rand.NewPCG(*seed, streamTests)),
-		&simulators.Settings{OnProgress: func(p simulators.Progress) error { bar.update(p.Done, ""); return nil }})
-	if err != nil {
-		return err
+	// The test set: θ from the prior, x simulated at each, or read from
+	// -test-data.
+	var testSet *simulators.Dataset
+	var dropped int
+	if fileTests != nil {
+		s.TestData = *testData
+		if testSet, dropped, err = fileTests.FilterInvalid(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "test set: %d read from %s, %d valid, %d dropped\n", *tests, *testData, testSet.Len(), dropped)
+	} else {
+		bar := newProgress(e.stderr, e.tty, false, "test set: simulating", *tests)
+		res, err := simulators.Simulate(ctx, t.Simulator, t.Prior, *tests, rand.New(rand.NewPCG(*seed, streamTests)),
+			&simulators.Settings{OnProgress: func(p simulators.Progress) error { bar.update(p.Done, ""); return nil }})
+		if err != nil {
+			return err
+		}
+		if testSet, dropped, err = res.Data.FilterInvalid(); err != nil {
+			return err
+		}
+		bar.finish(res.Report.Done, fmt.Sprintf("%d valid, %d dropped", testSet.Len(), dropped))
 	}
-	testSet, dropped, err := res.Data.FilterInvalid()
-	if err != nil {
-		return err
-	}
-	bar.finish(res.Report.Done, fmt.Sprintf("%d valid, %d dropped", testSet.Len(), dropped))
 	if testSet.Len() < 2 {
 		return fmt.Errorf("only %d of %d test simulations are valid", testSet.Len(), *tests)
 	}
@@ -143,7 +175,7 @@ func runSBC(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	bar = newProgress(e.stderr, e.tty, false, "SBC", s.Tests)
+	bar := newProgress(e.stderr, e.tty, false, "SBC", s.Tests)
 	sbcRes, err := diagnostics.SBC(ctx, ranker, testSet.Theta, testSet.X, *nsamples, rand.New(rand.NewPCG(*seed, streamSBC)),
 		&diagnostics.SBCSettings{Reduce: []diagnostics.Reducer{diagnostics.NegLogProb},
 			OnProgress: func(done, _ int) error { bar.update(done, "tests"); return nil }})
