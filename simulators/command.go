@@ -307,6 +307,7 @@ func (c *Command) start() (*proc, error) {
 	p := &proc{cmd: cmd, lines: make(chan []byte), stderr: &tailBuffer{max: stderrTail}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	cmd.WaitDelay = time.Second // do not wait forever for a stderr held open by a grandchild
+	detach(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCrashed, err)
@@ -384,7 +385,7 @@ func (p *proc) kill() {
 	select {
 	case <-p.exited:
 	default:
-		_ = p.cmd.Process.Kill()
+		killProcess(p.cmd)
 	}
 }
 

@@ -100,6 +100,10 @@ Run 'gosbi <command> -h' for the flags of a command.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first SIGINT/SIGTERM cancels ctx: commands stop cleanly and save
+	// their state. Restoring the default handlers then lets a second one
+	// kill the process at once.
+	context.AfterFunc(ctx, stop)
 	e := env{stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stderr)}
 	os.Exit(run(ctx, e, os.Args[1:]))
 }
