@@ -42,8 +42,9 @@ var ErrCheckpoint = errors.New("unusable training checkpoint")
 // A checkpoint identifies its run by the number of rows, the names and
 // shapes of the parameters, the settings that change the trajectory
 // (BatchSize, LearningRate, ValidationFraction, StopAfterEpochs, MaxEpochs,
-// ClipNorm, KeepLastBatch), the seed Fit draws from its rng, Tag and the
-// number of State entries; a file from another run is rejected with an
+// ClipNorm, KeepLastBatch, and in block mode the number of blocks, a hash
+// of their lengths and the blocks per window), the seed Fit draws from its
+// rng, Tag and the number of State entries; a file from another run is rejected with an
 // error wrapping ErrCheckpoint, as is a truncated or corrupt one. Fit never
 // trains over a checkpoint it cannot use. Writes are atomic: a temporary
 // file in the same folder is written, synced and renamed over Path, and the
@@ -54,7 +55,8 @@ var ErrCheckpoint = errors.New("unusable training checkpoint")
 // JSON header, little-endian float64 data, CRC-32C trailer; see nn.Save)
 // with the tensors param.i, best.i, adam.m.i and adam.v.i (each shaped as
 // parameter i), train (1×NumTrain, the training rows in their current
-// shuffled order), val (1×NumVal) and history (Epochs×9: epoch, train
+// shuffled order, which in block mode is the epoch's window order), val
+// (1×NumVal) and history (Epochs×9: epoch, train
 // loss, validation loss, best validation loss, best epoch, steps, skipped,
 // duration and elapsed time in nanoseconds), and the metadata keys
 // "gosbi.checkpoint" (the checkpoint format version, "1"), "fingerprint"
@@ -108,6 +110,10 @@ type checkpointFingerprint struct {
 	Seed          [2]uint64    `json:"seed"`
 	Tag           string       `json:"tag"`
 	NumState      int          `json:"num_state"`
+	// Block mode (zero in row mode, and then absent from the file).
+	NumBlocks    int    `json:"num_blocks,omitempty"`
+	BlocksHash   uint64 `json:"blocks_hash,omitempty"`
+	WindowBlocks int    `json:"window_blocks,omitempty"`
 }
 
 type paramShape struct {
@@ -135,6 +141,9 @@ func (c *checkpointFingerprint) mismatch(w *checkpointFingerprint) string {
 		{"seed", fmt.Sprintf("%016x%016x", c.Seed[0], c.Seed[1]), fmt.Sprintf("%016x%016x", w.Seed[0], w.Seed[1])},
 		{"tag", strconv.Quote(c.Tag), strconv.Quote(w.Tag)},
 		{"number of extra states", strconv.Itoa(c.NumState), strconv.Itoa(w.NumState)},
+		{"number of blocks", strconv.Itoa(c.NumBlocks), strconv.Itoa(w.NumBlocks)},
+		{"block lengths (hash)", fmt.Sprintf("%016x", c.BlocksHash), fmt.Sprintf("%016x", w.BlocksHash)},
+		{"blocks per window", strconv.Itoa(c.WindowBlocks), strconv.Itoa(w.WindowBlocks)},
 	}
 	if len(c.Params) == len(w.Params) {
 		for i := range c.Params {
@@ -254,7 +263,7 @@ func readCheckpoint(r io.Reader) (*checkpoint, error) {
 	switch {
 	case fp.N < 2 || fp.NumTrain < 1 || fp.NumTrain >= fp.N:
 		return nil, bad("%d rows with %d for training", fp.N, fp.NumTrain)
-	case fp.BatchSize < 1 || fp.StopAfter < 1 || fp.MaxEpochs < 1 || fp.NumState < 0:
+	case fp.BatchSize < 1 || fp.StopAfter < 1 || fp.MaxEpochs < 1 || fp.NumState < 0 || fp.NumBlocks < 0 || fp.WindowBlocks < 0:
 		return nil, bad("invalid settings in the fingerprint")
 	case len(ts) != 4*len(fp.Params)+3:
 		return nil, bad("%d tensors for %d parameters, want %d", len(ts), len(fp.Params), 4*len(fp.Params)+3)

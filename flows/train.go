@@ -41,6 +41,18 @@ type Settings struct {
 	// Checkpoint, if non-nil, makes Fit save its state to a file and resume
 	// from it (see CheckpointSettings); nil means no checkpoints.
 	Checkpoint *CheckpointSettings
+	// Blocks, if non-nil, switches Fit to block mode: the rows form
+	// consecutive blocks of these lengths (summing to the number of rows,
+	// at least 2 blocks, lengths 0 allowed), the validation split takes
+	// whole blocks and every epoch shuffles blocks, then rows within
+	// windows of WindowBlocks blocks, so that a loss reading its data from
+	// disk needs only the current window in memory. See
+	// DefaultWindowBlocks for the exact order and SplitBlocks for the
+	// split. nil means row mode (sbi's order).
+	Blocks []int
+	// WindowBlocks is the number of blocks per shuffling window in block
+	// mode; zero means DefaultWindowBlocks(Blocks). Ignored in row mode.
+	WindowBlocks int
 }
 
 func (s *Settings) withDefaults() (Settings, error) {
@@ -79,6 +91,8 @@ func (s *Settings) withDefaults() (Settings, error) {
 		return r, fmt.Errorf("flows: max epochs %d: %w", r.MaxEpochs, ErrConfig)
 	case math.IsNaN(r.ClipNorm):
 		return r, fmt.Errorf("flows: clip norm NaN: %w", ErrConfig)
+	case r.WindowBlocks < 0:
+		return r, fmt.Errorf("flows: window of %d blocks: %w", r.WindowBlocks, ErrConfig)
 	case r.Checkpoint != nil && r.Checkpoint.Path == "":
 		return r, fmt.Errorf("flows: checkpoint with an empty path: %w", ErrConfig)
 	case r.Checkpoint != nil && r.Checkpoint.Every < 0:
@@ -157,6 +171,13 @@ type LossFunc func(tp *nn.Tape, idx []int) *nn.Tensor
 // stops after StopAfterEpochs epochs without improvement or after
 // MaxEpochs, restoring the parameters of the best validation epoch.
 //
+// With Settings.Blocks, Fit runs in block mode instead: the split takes
+// whole blocks (SplitBlocks) and each epoch shuffles the training blocks,
+// then the rows within windows of Settings.WindowBlocks blocks, so that a
+// loss streaming its data from disk needs only about two windows of blocks
+// in memory; validation walks the validation blocks in increasing order.
+// See DefaultWindowBlocks for the precise order.
+//
 // Numerical safety: a step whose loss or gradient norm is NaN or infinite
 // is skipped (the parameters are not touched) and counted in
 // EpochStats.Skipped and TrainResult.Skipped; a non-finite validation loss
@@ -184,13 +205,28 @@ func Fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *ra
 		return nil, fmt.Errorf("flows: %d rows: need at least 2 to hold out a validation row: %w", n, ErrData)
 	}
 	start := time.Now()
-	perm := rng.Perm(n)
+	var (
+		train, val []int
+		plan       *blockPlan
+	)
+	if s.Blocks != nil {
+		if err := checkBlocks(s.Blocks, n); err != nil {
+			return nil, err
+		}
+		if plan, train, val, err = newBlockPlan(s.Blocks, s.ValidationFraction, s.WindowBlocks, rng); err != nil {
+			return nil, err
+		}
+	} else {
+		perm := rng.Perm(n)
+		nTrain := int((1 - s.ValidationFraction) * float64(n))
+		nTrain = min(max(nTrain, 1), n-1)
+		train, val = perm[:nTrain], perm[nTrain:]
+	}
 	seed := [2]uint64{rng.Uint64(), rng.Uint64()}
-	nTrain := int((1 - s.ValidationFraction) * float64(n))
-	nTrain = min(max(nTrain, 1), n-1)
+	nTrain := len(train)
 	f := &fitter{
 		s: s, params: params, loss: loss, n: n, nTrain: nTrain,
-		train: perm[:nTrain], val: perm[nTrain:],
+		train: train, val: val, blocks: plan,
 		src: rand.NewPCG(seed[0], seed[1]),
 		res: &TrainResult{NumTrain: nTrain, NumVal: n - nTrain, BestValLoss: math.Inf(1)},
 		opt: nn.NewAdam(params, s.LearningRate),
@@ -206,6 +242,9 @@ func Fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *ra
 			ValFraction: math.Float64bits(s.ValidationFraction), StopAfter: s.StopAfterEpochs, MaxEpochs: s.MaxEpochs,
 			ClipNorm: math.Float64bits(s.ClipNorm), KeepLastBatch: s.KeepLastBatch, Seed: seed, Tag: ck.Tag,
 			NumState: len(ck.State),
+		}
+		if plan != nil {
+			f.fp.NumBlocks, f.fp.BlocksHash, f.fp.WindowBlocks = len(s.Blocks), blocksHash(s.Blocks), plan.window
 		}
 		for _, p := range params {
 			f.fp.Params = append(f.fp.Params, paramShape{Name: p.Name, Rows: p.Rows, Cols: p.Cols})
@@ -237,6 +276,7 @@ type fitter struct {
 	loss       LossFunc
 	n, nTrain  int
 	train, val []int
+	blocks     *blockPlan // nil in row mode
 	src        *rand.PCG
 	rng        *rand.Rand
 	opt        *nn.Adam
@@ -378,7 +418,11 @@ func (f *fitter) run(ctx context.Context, start time.Time) (*TrainResult, error)
 			if res.Epochs >= s.MaxEpochs {
 				break
 			}
-			f.rng.Shuffle(len(f.train), func(i, j int) { f.train[i], f.train[j] = f.train[j], f.train[i] })
+			if f.blocks != nil {
+				f.blocks.shuffle(f.rng, f.train)
+			} else {
+				f.rng.Shuffle(len(f.train), func(i, j int) { f.train[i], f.train[j] = f.train[j], f.train[i] })
+			}
 			f.inEpoch, f.pos, f.sum, f.steps, f.skipped = true, 0, 0, 0, 0
 			f.epochStart, f.epochElapsed0 = time.Now(), 0
 		} else if f.epochStart.IsZero() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/gosbi/gosbi/dist"
 	"github.com/gosbi/gosbi/flows"
@@ -85,6 +86,9 @@ type NPE struct {
 	atomic bool // some round came from a general proposal
 	flow   *flows.Flow
 	trains int
+
+	src       Source // training data on disk (AppendSource), or nil
+	srcBlocks []int  // block lengths of src
 }
 
 // NewNPE returns an untrained estimator for the prior with architecture cfg
@@ -176,6 +180,9 @@ func (e *NPE) AppendSimulations(theta, x *mat.Dense, opts *AppendOptions) (int, 
 	if e.xDim != 0 && dx != e.xDim {
 		return 0, fmt.Errorf("sbi: AppendSimulations: x has %d columns, earlier rounds %d: %w", dx, e.xDim, ErrInput)
 	}
+	if e.src != nil {
+		return 0, fmt.Errorf("sbi: AppendSimulations: the estimator trains on a Source: %w", ErrInput)
+	}
 	var o AppendOptions
 	if opts != nil {
 		o = *opts
@@ -201,6 +208,9 @@ func (e *NPE) AppendSimulations(theta, x *mat.Dense, opts *AppendOptions) (int, 
 			return 0, fmt.Errorf("sbi: AppendSimulations: θ row %d is outside the prior's support: %w", i, ErrInput)
 		}
 	}
+	// One allocation of the exact size: no doubling copies of large rounds.
+	e.theta = slices.Grow(e.theta, len(keep)*dt)
+	e.x = slices.Grow(e.x, len(keep)*dx)
 	for _, i := range keep {
 		e.theta = append(e.theta, theta.RawRowView(i)...)
 		e.x = append(e.x, x.RawRowView(i)...)
@@ -258,6 +268,9 @@ type TrainResult struct {
 	// NumSimulations is the number of valid simulations trained on (all
 	// rounds); NumInvalid the number dropped as invalid over all rounds.
 	NumSimulations, NumInvalid int
+	// Stream reports the block input when training on a Source (see
+	// NPE.AppendSource); nil otherwise.
+	Stream *StreamStats
 }
 
 // Train fits the density estimator to all simulations appended so far (see
@@ -269,6 +282,24 @@ type TrainResult struct {
 // later calls keep them and continue from the trained weights, with a fresh
 // optimiser and split. All randomness (split, shuffling, atoms, initial
 // weights) comes from rng. The best weights by validation loss are kept.
+//
+// Block mode, for data larger than memory: when the estimator trains on a
+// Source (AppendSource), or TrainSettings.Blocks is set for data in memory
+// (lengths of consecutive blocks of the valid rows, in the order they were
+// appended), flows.Fit runs in block mode (whole blocks validate; each
+// epoch shuffles the training blocks, then rows within windows of
+// WindowBlocks blocks; see flows.DefaultWindowBlocks). The z-scoring
+// statistics are then the exact means and unbiased standard deviations of
+// the rows of the training blocks, from one streaming pass over them in
+// increasing block order (flows.Moments), and the network is built from
+// the rows of the first of those blocks and given these statistics
+// (flows.Flow.Restandardize); this needs a flows.MAF or flows.NSF
+// estimator without a DeepSetsEmbedding. A Source is read through a
+// least-recently-used cache of 2·WindowBlocks blocks, so at most that many
+// blocks are in memory (see TrainResult.Stream); the same rows and block
+// lengths in memory give bit for bit the same result as from a Source. A
+// read error of the Source stops training (best weights restored) with an
+// error wrapping it.
 //
 // Errors wrap ErrNotTrained when no simulations were appended,
 // ErrInvalidData when fewer than 2 valid ones are left, ErrInput (and
@@ -299,20 +330,70 @@ func (e *NPE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 		return nil, fmt.Errorf("sbi: Train: validation fraction %v: %w", vf, ErrInput)
 	}
 	dt := e.prior.Dim()
+	if e.src != nil {
+		if s.Blocks != nil {
+			return nil, fmt.Errorf("sbi: Train: Settings.Blocks with a Source (whose blocks are used): %w", ErrInput)
+		}
+		s.Blocks = e.srcBlocks
+	}
 	// Seeds: the split and shuffling of flows.Fit, the network's weights,
 	// the atoms.
 	s1, s2 := rng.Uint64(), rng.Uint64()
+	res := &TrainResult{Round: e.trains, Loss: LossMLE, NumSimulations: e.n}
+	var cache *blockCache
+	if e.src != nil {
+		w := s.WindowBlocks
+		if w == 0 {
+			w = flows.DefaultWindowBlocks(s.Blocks)
+		}
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		cache = newBlockCache(e.src, s.Blocks, 2*w, cancel)
+		res.Stream = &StreamStats{Blocks: len(s.Blocks), CacheBlocks: cache.cap}
+	}
 	if e.flow == nil {
-		train, _ := splitIndices(e.n, s.ValidationFraction, s1, s2)
-		th := gatherDense(e.theta, dt, train)
-		xs := gatherDense(e.x, e.xDim, train)
-		f, spec, err := e.build(th, xs, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
+		wrng := func() *rand.Rand { return rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())) }
+		var err error
+		switch {
+		case s.Blocks != nil:
+			if !e.restandardizable() {
+				return nil, fmt.Errorf("sbi: Train: block mode needs a flows.MAF or flows.NSF estimator without a DeepSetsEmbedding: %w", ErrInput)
+			}
+			if err := checkBlockSettings(s.Blocks, e.n, s.ValidationFraction); err != nil {
+				return nil, err
+			}
+			trainBlocks, _ := flows.SplitBlocks(len(s.Blocks), s.ValidationFraction, rand.New(rand.NewPCG(s1, s2)))
+			bd := newBlockData(e.src, e.theta, e.x, dt, e.xDim, s.Blocks)
+			thM, thS, xM, xS, sth, sx, reads, err := bd.blockStats(ctx, trainBlocks)
+			if res.Stream != nil {
+				res.Stream.BlockReads += reads
+			}
+			if err != nil {
+				return nil, err
+			}
+			if sth == nil {
+				return nil, fmt.Errorf("sbi: Train: the training blocks hold no rows: %w", ErrInvalidData)
+			}
+			err = e.buildRestandardized(sth, sx, thM, thS, xM, xS, wrng())
+		case e.restandardizable():
+			// Bit for bit the flow built from the gathered training rows,
+			// without that copy of the data.
+			train, _ := splitIndices(e.n, s.ValidationFraction, s1, s2)
+			thM, thS := flows.RowsMeanStd(e.theta, dt, train)
+			xM, xS := flows.RowsMeanStd(e.x, e.xDim, train)
+			one := train[:1]
+			err = e.buildRestandardized(gatherDense(e.theta, dt, one), gatherDense(e.x, e.xDim, one), thM, thS, xM, xS, wrng())
+		default:
+			train, _ := splitIndices(e.n, s.ValidationFraction, s1, s2)
+			th := gatherDense(e.theta, dt, train)
+			xs := gatherDense(e.x, e.xDim, train)
+			e.flow, e.spec, err = e.build(th, xs, wrng())
+		}
 		if err != nil {
 			return nil, err
 		}
-		e.flow, e.spec = f, spec
 	}
-	res := &TrainResult{Round: e.trains, Loss: LossMLE, NumSimulations: e.n}
 	for _, r := range e.rounds {
 		res.NumInvalid += r.Dropped
 	}
@@ -322,6 +403,8 @@ func (e *NPE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 		src := rand.NewPCG(rng.Uint64(), rng.Uint64())
 		loss = e.atomicLoss(s.NumAtoms, rand.New(src))
 		s.Checkpoint = checkpointWith(s.Checkpoint, src)
+	} else if cache != nil {
+		loss = e.streamLoss(cache)
 	} else {
 		loss = e.mleLoss()
 	}
@@ -329,6 +412,16 @@ func (e *NPE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 	e.trains++
 	if fr != nil {
 		res.TrainResult = *fr
+	}
+	if cache != nil {
+		res.Stream.BlockReads += cache.reads
+		res.Stream.MaxResidentRows = cache.maxResident
+		if cache.err != nil {
+			if fr == nil {
+				return nil, fmt.Errorf("sbi: Train: %w", cache.err)
+			}
+			return res, fmt.Errorf("sbi: Train: %w", cache.err)
+		}
 	}
 	if err != nil {
 		if errors.Is(err, flows.ErrConfig) {

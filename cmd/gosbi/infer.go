@@ -41,12 +41,14 @@ type pipeline struct {
 	plotName    string    // file name of the pair plot in out
 	truth       []float64 // optional true parameters for the plot
 	reference   *mat.Dense
-	checkpoint  string // folder of the resumable state, "" for none (see checkpoint.go)
+	checkpoint  string     // folder of the resumable state, "" for none (see checkpoint.go)
+	trainData   *trainData // simulations to train on instead of simulating (npe only), or nil
 }
 
 // summary is what summary.json holds.
 type summary struct {
 	Task               string     `json:"task"`
+	TrainData          string     `json:"train_data,omitempty"`
 	Method             string     `json:"method"`
 	Estimator          string     `json:"estimator"`
 	Seed               uint64     `json:"seed"`
@@ -157,7 +159,10 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 			settings.Observation = p.xo
 		}
 		var post *sbi.DirectPosterior
-		if ck != nil {
+		if p.trainData != nil {
+			s.TrainData = p.trainData.path
+			post, res, err = inferFromFile(ctx, p.trainData, p, rng, settings, ck)
+		} else if ck != nil {
 			post, res, err = ck.inferNPE(ctx, p, perRound, rng, settings)
 		} else {
 			post, res, err = sbi.Infer(ctx, p.sim, p.prior, perRound, rng, settings)
@@ -409,8 +414,17 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	data := fs.String("data", "", "sbibm data folder (needed by slcp_distractors only)")
 	maxEpochs := fs.Int("max-epochs", 0, "cap on training epochs per round (0: until early stopping)")
 	checkpoint := fs.String("checkpoint", "", "folder for the resumable state of the run (npe, nle, nre): rerun the same command to resume after an interrupt")
+	trainFile := fs.String("train-data", "", "complete simulation file of the task (from 'gosbi simulate' or 'gosbi merge') to train on\ninstead of simulating; streamed from disk in blocks (npe only)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *trainFile != "" {
+		switch {
+		case *method != "npe":
+			return usagef("-train-data with -method %s: only npe trains on a simulation file", *method)
+		case visited(fs)["simulations"]:
+			return usagef("-train-data and -simulations: the budget is the file's number of simulations")
+		}
 	}
 	if *task == "" {
 		return usagef("-task is required (one of %s)", strings.Join(simulators.TaskNames(), ", "))
@@ -467,15 +481,23 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	if *checkpoint != "" && *rounds > 1 {
 		return usagef("-checkpoint with -rounds %d: checkpoints support single-round methods only (npe, nle, nre)", *rounds)
 	}
-	_, xd := t.Dims()
+	td, xd := t.Dims()
 	xo, err := readObservation(*obs, xd)
 	if err != nil {
 		return err
 	}
+	var tdata *trainData
+	if *trainFile != "" {
+		if tdata, err = openTrainData(*trainFile, t.Name, td, xd); err != nil {
+			return err
+		}
+		defer tdata.Close()
+		*nsim = tdata.src.Report().Requested
+	}
 	s, err := runPipeline(ctx, e, pipeline{
 		name: t.Name, sim: t.Simulator, prior: t.Prior, thetaNames: t.ThetaNames, xo: xo,
 		method: *method, sampler: *sampler, estimator: *estimator, simulations: *nsim, rounds: *rounds, samples: *nsamples,
-		seed: *seed, maxEpochs: *maxEpochs, out: *out, plotName: "pairplot.png", checkpoint: *checkpoint,
+		seed: *seed, maxEpochs: *maxEpochs, out: *out, plotName: "pairplot.png", checkpoint: *checkpoint, trainData: tdata,
 	})
 	if err != nil {
 		if *checkpoint != "" && ctx.Err() != nil {

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gosbi/gosbi/sbi"
+	"github.com/gosbi/gosbi/simulators"
+)
+
+// infer -train-data FILE trains on a complete simulation file written by
+// `gosbi simulate` or `gosbi merge` instead of simulating. The file is
+// streamed (sbi.NPE.AppendSource): training runs in flows.Fit's block mode,
+// one block per chunk of the file with its failed and invalid simulations
+// left out, and only a cache of two shuffling windows of blocks is in
+// memory.
+
+// trainData is an opened training file.
+type trainData struct {
+	path   string
+	reader *simulators.StoreReader
+	src    *simulators.StoreSource
+	tag    string // identifies the file's run in training checkpoints
+}
+
+// openTrainData opens path for the task named task with dimensions td and
+// xd: the file must hold a complete run of that task. Errors for another
+// task or other dimensions are usage errors; a partial file gives an error
+// wrapping simulators.ErrIncomplete that lists the missing chunks.
+func openTrainData(path, task string, td, xd int) (*trainData, error) {
+	r, err := simulators.OpenStore(path)
+	if err != nil {
+		return nil, fmt.Errorf("-train-data: %w", err)
+	}
+	h := r.Header()
+	switch {
+	case h.Task != task:
+		r.Close()
+		name := h.Task
+		if name == "" {
+			name = "command " + h.Command
+		}
+		return nil, usagef("-train-data %s holds simulations of %q, not of task %q", path, name, task)
+	case h.ThetaDim != td || h.XDim != xd:
+		r.Close()
+		return nil, usagef("-train-data %s holds θ of %d and x of %d values, task %s has %d and %d", path, h.ThetaDim, h.XDim, task, td, xd)
+	}
+	src, err := simulators.NewStoreSource(r)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("-train-data: %w", err)
+	}
+	hb, err := json.Marshal(h)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	sum := sha256.Sum256(hb)
+	return &trainData{path: path, reader: r, src: src, tag: hex.EncodeToString(sum[:8])}, nil
+}
+
+// Close closes the file.
+func (d *trainData) Close() error { return d.reader.Close() }
+
+// inferFromFile is sbi.Infer for one round of NPE whose simulations come
+// from the file d instead of a simulator: the round's report holds the
+// file's counts (its simulation time is not stored, so it is zero). With
+// a checkpoint folder ck (nil for none), training saves and resumes its
+// state there.
+func inferFromFile(ctx context.Context, d *trainData, p pipeline, rng *rand.Rand, s *sbi.InferSettings, ck *ckpt) (*sbi.DirectPosterior, *sbi.InferResult, error) {
+	start := time.Now()
+	npe, err := sbi.NewNPE(p.prior, s.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &sbi.InferResult{}
+	rr := sbi.RoundResult{Proposal: "prior", ProposalAcceptance: 1, Simulation: d.src.Report()}
+	if rr.Dropped, err = npe.AppendSource(ctx, d.src); err != nil {
+		return nil, res, fmt.Errorf("-train-data %s: %w", d.path, err)
+	}
+	train := s.Train
+	if ck != nil {
+		train = ck.trainSettings(train, 0)
+		c := *train.Checkpoint
+		c.Tag += ":" + d.tag
+		train.Checkpoint = &c
+	}
+	if rr.Train, err = npe.Train(ctx, rng, train); err != nil {
+		return nil, res, err
+	}
+	res.Rounds = append(res.Rounds, rr)
+	if s.OnRound != nil {
+		if err := s.OnRound(rr); err != nil {
+			return nil, res, err
+		}
+	}
+	post, err := npe.Posterior(s.Posterior)
+	res.Runtime = time.Since(start)
+	return post, res, err
+}
