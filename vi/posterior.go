@@ -284,3 +284,54 @@ func (p *Posterior) SampleImportance(dst *mat.Dense, oversample int, rng *rand.R
 	}
 	return nil
 }
+
+// SampleResampled fills every row of dst (n rows) by sampling-importance-
+// resampling with Pareto-smoothed weights: it draws oversample·n candidates
+// from q, computes their PSIS-smoothed normalised weights w̃ ∝ p̃/q (see
+// PSIS), and picks n of them by systematic resampling (Kitagawa 1996) in a
+// random order. Smoothing the largest weights bounds the influence of a
+// single candidate, so a slightly-off fit is corrected towards the target
+// without a few duplicated points dominating; the draws are exact as
+// oversample grows wherever q covers the target, and cannot recover mass
+// that q misses. The returned PSISResult describes the candidate pool: its
+// ESS bounds the number of distinct draws (n/ESS is about the duplication
+// of the output) and its Khat above KhatThreshold warns that the
+// correction is unreliable. oversample zero means 4. The error wraps
+// ErrConfig for a negative oversample or fewer than 25 candidates,
+// ErrTarget if the posterior has no target and ErrData if too few
+// candidates have a finite weight. It panics if dst does not have Dim
+// columns.
+func (p *Posterior) SampleResampled(dst *mat.Dense, oversample int, rng *rand.Rand) (*PSISResult, error) {
+	if p.target == nil {
+		return nil, errNoTarget
+	}
+	if oversample == 0 {
+		oversample = 4
+	}
+	n := checkBatch("Posterior.SampleResampled", dst, p.Dim())
+	if oversample < 1 || n*oversample < minPSIS {
+		return nil, fmt.Errorf("vi: SampleResampled: %d draws with oversampling %d, need at least %d candidates: %w", n, oversample, minPSIS, ErrConfig)
+	}
+	m := n * oversample
+	z := mat.NewDense(m, p.Dim(), nil)
+	pr, err := PSIS(p.logRatios(z, rng))
+	if err != nil {
+		return nil, err
+	}
+	u := rng.Float64()
+	var cum float64
+	j := 0
+	for k, i := range rng.Perm(n) {
+		pos := (float64(k) + u) / float64(n)
+		for j < m-1 && cum+math.Exp(pr.LogWeights[j]) <= pos {
+			cum += math.Exp(pr.LogWeights[j])
+			j++
+		}
+		row := dst.RawRowView(i)
+		copy(row, z.RawRowView(j))
+		if p.b != nil {
+			p.b.Forward(row, row)
+		}
+	}
+	return pr, nil
+}
