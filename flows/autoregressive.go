@@ -90,8 +90,9 @@ const (
 // univariate map, Durkan et al. 2019's NSF-AR): y_i = τ(x_i; θ_i(x_<i, c)),
 // where a MADE conditioner (see made.go) computes every θ_i in one pass.
 // Forward (density evaluation) is one pass of the network; Inverse
-// (sampling) is D passes, one per feature. Its Jacobian ∂y/∂x is lower
-// triangular in feature order.
+// (sampling) is D passes, one per feature (the batch methods of Flow invert
+// it incrementally instead, at about the cost of one pass: see
+// fast_made.go). Its Jacobian ∂y/∂x is lower triangular in feature order.
 type Autoregressive struct {
 	cfg  AutoregressiveConfig
 	name string

@@ -91,4 +91,20 @@
 // steps do not allocate after warm-up (except inside gonum's parallel GEMM
 // for large products). The time is dominated by the matrix products of the
 // MADE and residual layers (see the benchmarks in bench_test.go).
+//
+// LogProbBatch and SampleBatch cut their rows into fixed chunks processed
+// on up to BatchWorkers goroutines (GOMAXPROCS by default, see
+// SetBatchWorkers); results do not depend on the number. Flows made of
+// Standardize, Permutation and Autoregressive transforms (MAF, and NSF
+// with Autoregressive) are evaluated there without a tape, in a
+// feature-major layout where the MADE's hidden units are sorted by degree:
+// the masked weights are then block triangular and the products skip the
+// zero blocks, every layer's bias is one more column of its GEMM, and
+// sampling inverts the autoregressive transforms incrementally (feature j
+// computes only the hidden units of degree j), so that drawing samples
+// costs about one density evaluation instead of D. The weights are copied
+// into that layout at each call (batches of fewer than 16 rows take the
+// tape). On sbi's default MAF (5 transforms, width 50, tanh) the remaining
+// time is the tanh of the hidden units (about 40%) and the matrix products
+// (40-50%).
 package flows

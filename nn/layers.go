@@ -100,6 +100,38 @@ func (a Activation) Apply(tp *Tape, x *Tensor) *Tensor {
 	panic(fmt.Sprintf("nn: unknown activation %d", uint8(a)))
 }
 
+// Eval sets dst[i] to the activation of x[i] for every i < len(x), with the
+// same arithmetic as Apply (bit-identical results), recording nothing: the
+// tape-free form for inference kernels. dst may be x itself (but must not
+// overlap it otherwise). It panics if dst is shorter than x or for an
+// unknown activation value.
+func (a Activation) Eval(dst, x []float64) {
+	if len(dst) < len(x) {
+		panic(fmt.Sprintf("nn: Activation.Eval: dst has %d elements, x has %d", len(dst), len(x)))
+	}
+	dst = dst[:len(x)]
+	switch a {
+	case DefaultActivation, ReLU:
+		unaryForward(opReLU, dst, x, 0, 0)
+	case Identity:
+		copy(dst, x)
+	case Tanh:
+		unaryForward(opTanh, dst, x, 0, 0)
+	case Sigmoid:
+		unaryForward(opSigmoid, dst, x, 0, 0)
+	case ELU:
+		unaryForward(opELU, dst, x, 1, 0)
+	case GELU:
+		unaryForward(opGELU, dst, x, 0, 0)
+	case LeakyReLU:
+		unaryForward(opLeakyReLU, dst, x, 0.01, 0)
+	case Softplus:
+		unaryForward(opSoftplus, dst, x, 0, 0)
+	default:
+		panic(fmt.Sprintf("nn: unknown activation %d", uint8(a)))
+	}
+}
+
 // InitUniform fills t with independent draws from U(-bound, bound) using rng.
 func InitUniform(t *Tensor, bound float64, rng *rand.Rand) {
 	for i := range t.Data {

@@ -119,6 +119,16 @@ type problem struct {
 // Dgemm panics with a "gemm: ..." message if a dimension is negative, a
 // stride is smaller than the row it strides over, or a slice is too short.
 func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	dgemm(true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// DgemmSerial is Dgemm on the calling goroutine only, for callers that
+// already run one product per core (it gives the same bits as Dgemm).
+func DgemmSerial(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	dgemm(false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func dgemm(par, transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
@@ -151,7 +161,7 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 	// so those operands are packed.
 	pr.packA = im.wide[0] == nil || lda%512 == 0
 	pr.packB = im.wide[0] == nil || transB || ldb%512 == 0
-	if 2*float64(m)*float64(n)*float64(k) >= float64(parThreshold(im)) && parallel(im, &pr) {
+	if par && 2*float64(m)*float64(n)*float64(k) >= float64(parThreshold(im)) && parallel(im, &pr) {
 		return
 	}
 	ws := getWorkspace()

@@ -319,6 +319,15 @@ func TestDgemmDeterministic(t *testing.T) {
 							}
 						}
 					}
+					// DgemmSerial, with the pool allowed, gives the same bits.
+					useParallelism(t, 8, 1)
+					copy(o.c, c0)
+					DgemmSerial(o.transA, o.transB, o.m, o.n, o.k, o.alpha, o.a, o.lda, o.b, o.ldb, o.beta, o.c, o.ldc)
+					for i := range first {
+						if math.Float64bits(o.c[i]) != math.Float64bits(first[i]) {
+							t.Fatalf("%v tA=%v tB=%v: DgemmSerial: c[%d] = %v, Dgemm gave %v", s, transA, transB, i, o.c[i], first[i])
+						}
+					}
 					useParallelism(t, 1, 1)
 					shifted := *o
 					// Drop the first row of op(a): rows i+1 of c become rows i.
