@@ -41,10 +41,20 @@ func meanStd(x *mat.Dense) (mean, std []float64) {
 		if r > 1 {
 			s = math.Sqrt(std[j] / float64(r-1))
 		}
-		if !(s >= minStdFrac*math.Max(1, math.Abs(mean[j]))) || math.IsInf(s, 0) {
-			s = 1
-		}
-		std[j] = s
+		std[j], _ = FloorStd(mean[j], s, r)
 	}
 	return mean, std
+}
+
+// FloorStd returns the standard deviation that the presets' z-scoring
+// (ZScoreIndependent) uses for a column of n rows with mean m and unbiased
+// standard deviation s, and whether it treats the column as constant: s
+// itself, or 1 (the column is then only centred) when s is below
+// 1e-12·max(1, |m|), is not finite, or n < 2 (see minStdFrac). Estimators
+// that z-score outside a flow use it to apply the same floor.
+func FloorStd(m, s float64, n int) (std float64, constant bool) {
+	if n < 2 || !(s >= minStdFrac*math.Max(1, math.Abs(m))) || math.IsInf(s, 0) {
+		return 1, true
+	}
+	return s, false
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/gosbi/gosbi/dist"
 	"github.com/gosbi/gosbi/flows"
@@ -112,6 +114,58 @@ func (s *simStore) invalid() int {
 	return d
 }
 
+// nearConstantFrac is the share of the training rows above which a column
+// in which one value fills them is reported as near-constant: z-scoring then
+// puts the other values more than √(0.99/0.01) ≈ 10 standard deviations
+// away (for a 0/1 column), and a flow can raise its likelihood without bound
+// by concentrating on the common value, as on the first observation of the
+// raw SIR counts (0 in all but about one row in 500).
+const nearConstantFrac = 0.99
+
+// zscoreWarnings describes the columns of the rows idx of the row-major data
+// (cols columns, called what) that are constant or near-constant (see
+// NLE.Warnings).
+func zscoreWarnings(what string, data []float64, cols int, idx []int) []string {
+	n := len(idx)
+	col := make([]float64, n)
+	var w []string
+	for j := range cols {
+		var mean, ss float64
+		for k, i := range idx {
+			col[k] = data[i*cols+j]
+			mean += col[k]
+		}
+		mean /= float64(n)
+		for _, v := range col {
+			ss += (v - mean) * (v - mean)
+		}
+		sd := math.NaN()
+		if n > 1 {
+			sd = math.Sqrt(ss / float64(n-1))
+		}
+		if _, constant := flows.FloorStd(mean, sd, n); constant {
+			w = append(w, fmt.Sprintf("%s column %d is constant in the %d training rows (mean %.6g, std %.3g): z-scored with std 1 (centred only)",
+				what, j, n, mean, sd))
+			continue
+		}
+		slices.Sort(col)
+		best, run := 0, 0
+		for k := range col {
+			if k > 0 && col[k] == col[k-1] {
+				run++
+			} else {
+				run = 1
+			}
+			best = max(best, run)
+		}
+		if float64(best) >= nearConstantFrac*float64(n) {
+			w = append(w, fmt.Sprintf("%s column %d is near-constant: one value fills %d of the %d training rows (std %.3g); "+
+				"the estimator can concentrate on it, so transform or drop the column", what, j, best, n, sd))
+		}
+	}
+	return w
+}
+
 // fitErr wraps the error of flows.Fit as NPE.Train does.
 func fitErr(who string, res *TrainResult, fr *flows.TrainResult, err error) (*TrainResult, error) {
 	if errors.Is(err, flows.ErrConfig) {
@@ -151,9 +205,10 @@ type NLEConfig struct {
 // independent copies.
 type NLE struct {
 	simStore
-	est    Estimator
-	flow   *flows.Flow
-	trains int
+	est      Estimator
+	warnings []string
+	flow     *flows.Flow
+	trains   int
 }
 
 // NewNLE returns an untrained likelihood estimator for the prior with
@@ -230,6 +285,7 @@ func (e *NLE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 				f.Dim(), f.ContextDim(), e.xDim, dt, ErrInput)
 		}
 		e.flow = f
+		e.warnings = append(zscoreWarnings("θ", e.theta, dt, train), zscoreWarnings("x", e.x, e.xDim, train)...)
 	}
 	res := &TrainResult{Round: e.trains, Loss: LossMLE, NumSimulations: e.n, NumInvalid: e.invalid()}
 	f, dx := e.flow, e.xDim
@@ -248,6 +304,16 @@ func (e *NLE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 	}
 	return res, nil
 }
+
+// Warnings returns the warnings about the training data found when the
+// flow was built at the first Train (nil when there were none): columns of
+// θ or x that the z-scoring treats as constant (standard deviation below
+// 1e-12·max(1, |mean|), see flows.FloorStd: they get std 1 and are only
+// centred), and near-constant columns, in which one value fills at least 99%
+// of the training rows: the likelihood estimate then degenerates around that
+// value, and the potential at an observation with another value there is
+// extreme. Transform or drop such columns.
+func (e *NLE) Warnings() []string { return append([]string(nil), e.warnings...) }
 
 // Likelihood returns an independent copy of the trained likelihood flow
 // q(x | θ) (dimension xDim, context θ). The error wraps ErrNotTrained before

@@ -123,8 +123,12 @@ type classifier struct {
 	tapes         sync.Pool // NoGrad tapes for evaluation
 }
 
-// zscore returns the column means and unbiased standard deviations of m
-// (std 1 for a constant or single-row column, as flows' ZScoreIndependent).
+// zscore returns the column means and unbiased standard deviations of m,
+// with flows' floor for constant columns (flows.FloorStd: std 1 when the
+// std is below 1e-12·max(1, |mean|), as flows' ZScoreIndependent). An
+// absolute floor (sbi's 1e-14) would let a column that varies only at the
+// level of float64 rounding, relative to its magnitude, be scaled up to unit
+// variance: pure noise the classifier could fit.
 func zscore(m *mat.Dense) (mean, std []float64) {
 	n, d := m.Dims()
 	mean, std = make([]float64, d), make([]float64, d)
@@ -132,10 +136,8 @@ func zscore(m *mat.Dense) (mean, std []float64) {
 	for j := range d {
 		mat.Col(col, j, m)
 		mu, sd := stat.MeanStdDev(col, nil)
-		mean[j], std[j] = mu, sd
-		if !(sd > 1e-14) || math.IsInf(sd, 0) || n < 2 {
-			std[j] = 1
-		}
+		mean[j] = mu
+		std[j], _ = flows.FloorStd(mu, sd, n)
 	}
 	return mean, std
 }
@@ -309,9 +311,10 @@ func copyDense(dst []float64, m *mat.Dense) {
 // independent copies.
 type NRE struct {
 	simStore
-	cfg    NREConfig
-	clf    *classifier
-	trains int
+	warnings []string
+	cfg      NREConfig
+	clf      *classifier
+	trains   int
 }
 
 // NewNRE returns an untrained ratio estimator for the prior with
@@ -385,6 +388,7 @@ func (e *NRE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 			return nil, fmt.Errorf("sbi: NRE.Train: building the classifier: %w", err)
 		}
 		e.clf = c
+		e.warnings = append(zscoreWarnings("θ", e.theta, dt, train), zscoreWarnings("x", e.x, e.xDim, train)...)
 	}
 	res := &TrainResult{Round: e.trains, Loss: e.cfg.Loss, NumSimulations: e.n, NumInvalid: e.invalid()}
 	src := rand.NewPCG(rng.Uint64(), rng.Uint64())
@@ -546,6 +550,12 @@ func (l *nreLoss) nreC(tp *nn.Tape, th, xs *nn.Tensor, b int) *nn.Tensor {
 	lpJoint := tp.Sub(tp.Shift(tp.SliceCols(joint, 0, 1), logG), tp.RowLogSumExp(denJ))
 	return tp.Neg(tp.Mean(tp.Add(tp.Scale(lpMarg, pMarg), tp.Scale(lpJoint, pJoint))))
 }
+
+// Warnings returns the warnings about the training data found when the
+// classifier was built at the first Train (nil when there were none), as
+// NLE.Warnings: constant columns of θ or x (z-scored with std 1, centred
+// only) and near-constant ones.
+func (e *NRE) Warnings() []string { return append([]string(nil), e.warnings...) }
 
 // Posterior returns the MCMC posterior of the trained classifier with the
 // given settings (nil means sbi's defaults, see MCMCSettings): it holds an

@@ -282,6 +282,14 @@ func (p *DirectPosterior) logAcceptance(x []float64) (float64, error) {
 	return v, nil
 }
 
+// logAcceptanceBound returns the log of the one-sided 95% upper confidence
+// bound of an acceptance rate of which none of m draws was accepted: the
+// Clopper–Pearson bound 1 - 0.05^(1/m), about 3/m ("rule of three"; Hanley &
+// Lippman-Hand 1983).
+func logAcceptanceBound(m int) float64 {
+	return math.Log(-math.Expm1(math.Log(0.05) / float64(m)))
+}
+
 // SampleResult is the outcome of rejection sampling at one observation.
 type SampleResult struct {
 	// Samples holds the accepted draws, one per row (nil if none).
@@ -566,8 +574,13 @@ func (c *Conditioned) AcceptanceRate() float64 {
 
 // LogProb returns the leakage-corrected log density log q(θ | x) - log A(x)
 // inside the prior's support and -Inf outside; with NoLeakageCorrection,
-// log q(θ | x) inside. It is NaN when A(x) is estimated as zero (see
-// LogAcceptance). It panics if len(theta) != Dim.
+// log q(θ | x) inside. When no draw of the estimate of A(x) falls in the
+// support (A(x) estimated as zero, see LogAcceptance), A(x) is replaced by
+// its one-sided 95% upper confidence bound (see logAcceptanceBound), so that
+// the value is a lower bound of the corrected density at 95% confidence
+// instead of NaN or +Inf; DirectPosterior.LogProbBatched returns an error
+// wrapping ErrBudget instead. It is never NaN for a finite θ. It panics if
+// len(theta) != Dim.
 func (c *Conditioned) LogProb(theta []float64) float64 {
 	if len(theta) != c.Dim() {
 		panic(fmt.Sprintf("sbi: LogProb: θ of length %d, want %d", len(theta), c.Dim()))
@@ -594,10 +607,7 @@ func (c *Conditioned) LogProbBatch(dst []float64, theta *mat.Dense) []float64 {
 	if !c.p.s.NoLeakageCorrection {
 		var err error
 		if logA, err = c.p.logAcceptance(c.x); err != nil {
-			for i := range dst {
-				dst[i] = math.NaN()
-			}
-			return dst
+			logA = logAcceptanceBound(c.p.s.AcceptanceDraws)
 		}
 	}
 	c.q.LogProbBatch(dst, theta)

@@ -378,8 +378,14 @@ func TestBudget(t *testing.T) {
 	if _, err := c.LogAcceptance(); !errors.Is(err, sbi.ErrBudget) {
 		t.Errorf("LogAcceptance: got %v, want ErrBudget", err)
 	}
-	if lp := c.LogProb([]float64{5.5, 5.5}); !math.IsNaN(lp) {
-		t.Errorf("LogProb with zero acceptance: got %v, want NaN", lp)
+	// With no accepted draw, LogProb divides by the one-sided 95% upper
+	// bound of the acceptance rate, 1 - 0.05^(1/1000) for the 1000
+	// AcceptanceDraws, instead of returning NaN (issue 12).
+	th := []float64{5.5, 5.5}
+	lq := post.Flow().LogProbBatch(nil, mat.NewDense(1, 2, th), mat.NewDense(1, 2, []float64{0, 0}))[0]
+	want := lq - math.Log(1-math.Pow(0.05, 1.0/1000))
+	if lp := c.LogProb(th); math.IsNaN(lp) || math.Abs(lp-want) > 1e-9*math.Max(1, math.Abs(want)) {
+		t.Errorf("LogProb with zero acceptance: got %v, want %v", lp, want)
 	}
 	func() {
 		defer func() {

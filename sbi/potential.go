@@ -232,7 +232,7 @@ func (p *Potential) logProbRows(dst, theta []float64, n int) {
 		p.model.pairLogs(s.terms, view(&s.thPM, m*p.k, p.dt, th), view(&s.xPM, m*p.k, p.dx, xs))
 		for i := range m {
 			lp := s.lp[from+i]
-			if math.IsInf(lp, -1) {
+			if math.IsInf(lp, -1) || math.IsNaN(lp) {
 				dst[from+i] = lp
 				continue
 			}
@@ -240,7 +240,7 @@ func (p *Potential) logProbRows(dst, theta []float64, n int) {
 			for k := range p.k {
 				sum += s.terms[k*m+i]
 			}
-			dst[from+i] = sum
+			dst[from+i] = overflowed(sum)
 		}
 	}
 }
@@ -323,10 +323,13 @@ func (p *Potential) gradRows(dst, grad, theta []float64, n int) {
 		}
 		tp.Backward(tp.Sum(sum))
 		for i := range m {
-			v := sum.Data[i]
+			v := overflowed(sum.Data[i])
 			gi := grad[(from+i)*p.dt : (from+i+1)*p.dt]
 			copy(gi, th.Grad[i*p.dt:(i+1)*p.dt])
-			if math.IsInf(v, -1) {
+			if math.IsInf(v, -1) || !finite(gi) {
+				// A vanishing density has no usable gradient; one that
+				// overflowed at a finite density is no better, and NaN or
+				// ±Inf would poison a sampler's state.
 				clear(gi)
 			}
 			dst[from+i] = v
@@ -348,8 +351,8 @@ func (p *Potential) gradRows(dst, grad, theta []float64, n int) {
 				fdPriorGrad(p.prior, pgrad, ti, s.fd[p.dt:])
 			}
 		}
-		if math.IsInf(lp, -1) {
-			dst[i] = lp
+		if math.IsInf(lp, -1) || math.IsNaN(lp) || math.IsInf(dst[i], -1) {
+			dst[i] += lp // -Inf, or NaN for a θ the prior cannot evaluate
 			clear(gi)
 			continue
 		}
@@ -358,6 +361,21 @@ func (p *Potential) gradRows(dst, grad, theta []float64, n int) {
 			gi[j] += pgrad[j]
 		}
 	}
+}
+
+// overflowed returns v, or -Inf when v is NaN or +Inf. The potential is
+// evaluated at θ of finite prior log-density (a NaN prior value is passed
+// on instead) and a validated finite x_o, with finite weights, so a NaN or
+// +Inf can only come from an intermediate float64
+// overflow (Inf-Inf, 0·Inf) in the network at inputs many orders of
+// magnitude outside its training data, where the density underflows. -Inf
+// is its float64 value, as flows.Flow.LogProbBatch returns there; NaN would
+// poison a sampler's state and +Inf would dominate it.
+func overflowed(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 1) {
+		return math.Inf(-1)
+	}
+	return v
 }
 
 // fdPriorGrad writes the central finite difference of prior.LogProb at x
