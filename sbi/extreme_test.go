@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -628,6 +629,9 @@ func TestConstantColumn(t *testing.T) {
 		if perr != nil {
 			t.Fatal(perr)
 		}
+		if res != nil && !slices.Equal(res.Warnings, nle.Warnings()) {
+			t.Errorf("NLE: TrainResult.Warnings %q, estimator's %q", res.Warnings, nle.Warnings())
+		}
 		check("NLE", res, err, post, nle.Warnings())
 		nre, err := sbi.NewNRE(prior, &sbi.NREConfig{Hidden: 16, Blocks: 1})
 		if err != nil {
@@ -640,6 +644,9 @@ func TestConstantColumn(t *testing.T) {
 		post, perr = nre.Posterior(nil)
 		if perr != nil {
 			t.Fatal(perr)
+		}
+		if res != nil && !slices.Equal(res.Warnings, nre.Warnings()) {
+			t.Errorf("NRE: TrainResult.Warnings %q, estimator's %q", res.Warnings, nre.Warnings())
 		}
 		check("NRE", res, err, post, nre.Warnings())
 	}

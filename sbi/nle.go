@@ -288,6 +288,7 @@ func (e *NLE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 		e.warnings = append(zscoreWarnings("θ", e.theta, dt, train), zscoreWarnings("x", e.x, e.xDim, train)...)
 	}
 	res := &TrainResult{Round: e.trains, Loss: LossMLE, NumSimulations: e.n, NumInvalid: e.invalid()}
+	res.Warnings = e.Warnings()
 	f, dx := e.flow, e.xDim
 	loss := func(tp *nn.Tape, idx []int) *nn.Tensor {
 		th := copyRowsInto(tp, e.theta, dt, idx)

@@ -271,6 +271,10 @@ type TrainResult struct {
 	// Stream reports the block input when training on a Source (see
 	// NPE.AppendSource); nil otherwise.
 	Stream *StreamStats
+	// Warnings are the estimator's warnings about its training data
+	// (NLE and NRE: constant or nearly single-valued columns, found when
+	// the network was built; see NLE.Warnings); nil when there are none.
+	Warnings []string
 }
 
 // Train fits the density estimator to all simulations appended so far (see

@@ -391,6 +391,7 @@ func (e *NRE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 		e.warnings = append(zscoreWarnings("θ", e.theta, dt, train), zscoreWarnings("x", e.x, e.xDim, train)...)
 	}
 	res := &TrainResult{Round: e.trains, Loss: e.cfg.Loss, NumSimulations: e.n, NumInvalid: e.invalid()}
+	res.Warnings = e.Warnings()
 	src := rand.NewPCG(rng.Uint64(), rng.Uint64())
 	loss := e.loss(s.NumAtoms, rand.New(src))
 	s.Checkpoint = checkpointWith(s.Checkpoint, src)
