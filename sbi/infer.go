@@ -147,6 +147,12 @@ func Infer(ctx context.Context, sim simulators.Simulator, prior dist.Distributio
 		if err != nil {
 			return finish(fmt.Errorf("sbi: Infer: round %d: %w", r, err))
 		}
+		// The NPE holds its own copy of the simulations: release the result
+		// before training so that only one copy of the data is live while
+		// training. (gc's liveness analysis already treats sres as dead
+		// from here; the explicit release keeps it so if code after this
+		// point comes to mention it.)
+		sres, opts = nil, nil
 		rr.Train, err = npe.Train(ctx, rng, s.Train)
 		if err != nil {
 			return finish(fmt.Errorf("sbi: Infer: round %d: %w", r, err))

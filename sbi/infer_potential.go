@@ -41,6 +41,17 @@ type PotentialInferSettings struct {
 	// OnRound, if non-nil, is called after every round; a non-nil error
 	// stops the run, which returns it wrapped.
 	OnRound func(RoundResult) error
+	// OnSimulations, if non-nil, is called in every round right after the
+	// round's simulations were appended to the estimator (before its
+	// training), with the round (from 0; round 0 simulates from the prior,
+	// later rounds from the posterior at Observation) and the simulated θ
+	// and x, one simulation per row in simulation order, invalid and failed
+	// ones (x all NaN) included. It lets a caller train another estimator on
+	// the same simulations, such as an NPE on the prior round whose
+	// posterior starts a VIPosterior (VISettings.Proposal). The matrices are
+	// released when it returns and must not be modified: copy what you keep.
+	// A non-nil error stops the run, which returns it wrapped.
+	OnSimulations func(round int, theta, x *mat.Dense) error
 }
 
 // potentialEstimator is what NLE and NRE share.
@@ -165,6 +176,14 @@ func inferPotential(ctx context.Context, who string, sim simulators.Simulator, p
 		if err != nil {
 			return finish(fmt.Errorf("sbi: %s: round %d: %w", who, r, err))
 		}
+		if s.OnSimulations != nil {
+			if err := s.OnSimulations(r, sres.Data.Theta, sres.Data.X); err != nil {
+				return finish(fmt.Errorf("sbi: %s: round %d: stopped by OnSimulations: %w", who, r, err))
+			}
+		}
+		// The estimator holds its own copy: release the simulation result
+		// before training (see Infer).
+		sres = nil
 		rr.Train, err = est.Train(ctx, rng, s.Train)
 		if err != nil {
 			return finish(fmt.Errorf("sbi: %s: round %d: %w", who, r, err))

@@ -43,6 +43,7 @@ type pipeline struct {
 	reference   *mat.Dense
 	checkpoint  string     // folder of the resumable state, "" for none (see checkpoint.go)
 	trainData   *trainData // simulations to train on instead of simulating (npe only), or nil
+	vi          *viOptions // the options of sampler "vi" (nil: defaults)
 }
 
 // summary is what summary.json holds.
@@ -68,14 +69,32 @@ type summary struct {
 	ESSTail            []*float64 `json:"ess_tail,omitempty"`
 	ImportanceESS      *float64   `json:"importance_ess,omitempty"`
 	Khat               *float64   `json:"khat,omitempty"`
-	Warnings           []string   `json:"warnings,omitempty"`
-	PosteriorFile      string     `json:"posterior_file,omitempty"`
-	SimulationSeconds  float64    `json:"simulation_seconds"`
-	TrainingSeconds    float64    `json:"training_seconds"`
-	SamplingSeconds    float64    `json:"sampling_seconds"`
-	TotalSeconds       float64    `json:"total_seconds"`
-	PosteriorMean      []float64  `json:"posterior_mean"`
-	PosteriorStd       []float64  `json:"posterior_std"`
+	// The VI fields are set with sampler "vi" only (see sampleVI).
+	VIObjective            string    `json:"vi_objective,omitempty"`
+	VIFamily               string    `json:"vi_family,omitempty"`
+	VIPriorStart           *bool     `json:"vi_prior_start,omitempty"`
+	VIWarmStart            string    `json:"vi_warm_start,omitempty"`
+	VIWarmStartEpochs      *int      `json:"vi_warm_start_epochs,omitempty"`
+	VIWarmStartBestValLoss *float64  `json:"vi_warm_start_best_validation_loss,omitempty"`
+	VIWarmStartSeconds     *float64  `json:"vi_warm_start_seconds,omitempty"`
+	VIIterations           *int      `json:"vi_iterations,omitempty"`
+	VIConverged            *bool     `json:"vi_converged,omitempty"`
+	VIInitRounds           *int      `json:"vi_init_rounds,omitempty"`
+	VIInitBeta             *float64  `json:"vi_init_beta,omitempty"`
+	VIInitESS              *float64  `json:"vi_init_ess,omitempty"`
+	VIInitSeconds          *float64  `json:"vi_init_seconds,omitempty"`
+	VIFitSeconds           *float64  `json:"vi_fit_seconds,omitempty"`
+	VIResample             *int      `json:"vi_resample,omitempty"`
+	VIResampleKhat         *float64  `json:"vi_resample_khat,omitempty"`
+	VIResampleESS          *float64  `json:"vi_resample_ess,omitempty"`
+	Warnings               []string  `json:"warnings,omitempty"`
+	PosteriorFile          string    `json:"posterior_file,omitempty"`
+	SimulationSeconds      float64   `json:"simulation_seconds"`
+	TrainingSeconds        float64   `json:"training_seconds"`
+	SamplingSeconds        float64   `json:"sampling_seconds"`
+	TotalSeconds           float64   `json:"total_seconds"`
+	PosteriorMean          []float64 `json:"posterior_mean"`
+	PosteriorStd           []float64 `json:"posterior_std"`
 }
 
 // runPipeline simulates, trains, samples and writes every output file.
@@ -203,6 +222,11 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 		if p.rounds > 1 {
 			settings.Observation = xo
 		}
+		var warm *warmStart
+		if p.sampler == "vi" && p.vi != nil && p.vi.warmStart == "npe" {
+			warm = newWarmStart(e, p.prior, est, p.maxEpochs, src)
+			settings.OnSimulations = warm.onSimulations(ctx)
+		}
 		infer := sbi.InferNLE
 		if strings.HasSuffix(p.method, "nre") {
 			infer = sbi.InferNRE
@@ -252,13 +276,12 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 				s.ImportanceESS = finiteOrNil(ir.ESS)
 			}
 		case "vi":
-			vp, err := sbi.NewVIPosterior(ctx, post, xo, rng, nil)
-			if err != nil {
+			if p.vi == nil {
+				p.vi = defaultVIOptions()
+			}
+			if samples, err = sampleVI(ctx, e, p, post, xo, warm, rng, s); err != nil {
 				return nil, err
 			}
-			samples, s.AcceptanceRate = vp.SampleN(p.samples, rng), 1
-			s.Khat = finiteOrNil(vp.Result().Khat)
-			s.Warnings = append(s.Warnings, vp.Result().Warnings...)
 		default:
 			mr, err := post.Sample(ctx, xo, p.samples, rng)
 			if err != nil {
@@ -413,6 +436,7 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	estimator := fs.String("estimator", "maf", "density estimator: maf or nsf")
 	data := fs.String("data", "", "sbibm data folder (needed by slcp_distractors only)")
 	maxEpochs := fs.Int("max-epochs", 0, "cap on training epochs per round (0: until early stopping)")
+	viFlags := addVIFlags(fs)
 	checkpoint := fs.String("checkpoint", "", "folder for the resumable state of the run (npe, nle, nre): rerun the same command to resume after an interrupt")
 	trainFile := fs.String("train-data", "", "complete simulation file of the task (from 'gosbi simulate' or 'gosbi merge') to train on\ninstead of simulating; streamed from disk in blocks (npe only)")
 	if err := parse(fs, args); err != nil {
@@ -481,6 +505,10 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	if *checkpoint != "" && *rounds > 1 {
 		return usagef("-checkpoint with -rounds %d: checkpoints support single-round methods only (npe, nle, nre)", *rounds)
 	}
+	viOpts, err := viFlags.options(fs, *sampler, *nsamples, *checkpoint)
+	if err != nil {
+		return err
+	}
 	td, xd := t.Dims()
 	xo, err := readObservation(*obs, xd)
 	if err != nil {
@@ -498,6 +526,7 @@ func runInfer(ctx context.Context, e env, args []string) error {
 		name: t.Name, sim: t.Simulator, prior: t.Prior, thetaNames: t.ThetaNames, xo: xo,
 		method: *method, sampler: *sampler, estimator: *estimator, simulations: *nsim, rounds: *rounds, samples: *nsamples,
 		seed: *seed, maxEpochs: *maxEpochs, out: *out, plotName: "pairplot.png", checkpoint: *checkpoint, trainData: tdata,
+		vi: viOpts,
 	})
 	if err != nil {
 		if *checkpoint != "" && ctx.Err() != nil {
@@ -507,6 +536,9 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s %s: %d simulations, %v epochs, best validation loss %.3f, %s sampler acceptance %.3f\n",
 		s.Task, s.Method, s.Simulations, s.Epochs, s.BestValLoss, s.Sampler, s.AcceptanceRate)
+	if line := viLine(s); line != "" {
+		fmt.Fprintln(e.stdout, line)
+	}
 	for _, w := range s.Warnings {
 		fmt.Fprintf(e.stdout, "warning: %s\n", w)
 	}
