@@ -75,6 +75,11 @@ func (s *simStore) addKind(who string, theta, x *mat.Dense, kind proposalKind, e
 		return 0, fmt.Errorf("sbi: %s.AppendSimulations: %d of %d simulations have NaN or ±Inf values; set ExcludeInvalid to drop them: %w",
 			who, dropped, n, ErrInvalidData)
 	}
+	// Grow once to the exact size: appending row by row would reallocate
+	// (and briefly hold two copies of) the whole store many times.
+	_, dt := theta.Dims()
+	s.theta = slices.Grow(s.theta, len(keep)*dt)
+	s.x = slices.Grow(s.x, len(keep)*dx)
 	for _, i := range keep {
 		s.theta = append(s.theta, theta.RawRowView(i)...)
 		s.x = append(s.x, x.RawRowView(i)...)
