@@ -280,8 +280,7 @@ func posteriorKinds(t *testing.T) []posteriorKind {
 				if err != nil {
 					return nil, err
 				}
-				smp, _, err := vp.SampleResampled(n, 2, rng)
-				return smp, err
+				return vp.SampleN(n, rng)
 			},
 		},
 	}

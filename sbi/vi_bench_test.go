@@ -131,7 +131,10 @@ func benchTwoMoonsVI(b *testing.B, warm bool, s sbi.VISettings) {
 			}
 			fit = append(fit, time.Since(t0).Seconds())
 			t0 = time.Now()
-			x := vp.SampleN(10_000, rng)
+			x, err := vp.SampleN(10_000, rng)
+			if err != nil {
+				b.Fatal(err)
+			}
 			samp = append(samp, time.Since(t0).Seconds())
 			t0 = time.Now()
 			xr, pr, err := vp.SampleResampled(10_000, 0, rng)

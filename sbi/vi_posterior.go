@@ -162,11 +162,15 @@ func (p *VIPosterior) Sample(dst []float64, rng *rand.Rand) []float64 { return p
 // SampleBatch fills every row of dst with a draw from q.
 func (p *VIPosterior) SampleBatch(dst *mat.Dense, rng *rand.Rand) { p.q.SampleBatch(dst, rng) }
 
-// SampleN returns n draws from q, one per row.
-func (p *VIPosterior) SampleN(n int, rng *rand.Rand) *mat.Dense {
+// SampleN returns n draws from q, one per row, like the other posteriors'
+// SampleN. The error wraps ErrInput when n < 1 or rng is nil.
+func (p *VIPosterior) SampleN(n int, rng *rand.Rand) (*mat.Dense, error) {
+	if n < 1 || rng == nil {
+		return nil, fmt.Errorf("sbi: VIPosterior.SampleN: n = %d, nil rng %v: %w", n, rng == nil, ErrInput)
+	}
 	dst := mat.NewDense(n, p.Dim(), nil)
 	p.q.SampleBatch(dst, rng)
-	return dst
+	return dst, nil
 }
 
 // LogProb returns the normalised log density of q at θ.

@@ -50,7 +50,10 @@ func TestVIPosteriorLinearGaussian(t *testing.T) {
 	if vp.Dim() != 2 {
 		t.Errorf("Dim = %d, want 2", vp.Dim())
 	}
-	s := vp.SampleN(4000, rand.New(rand.NewPCG(7, 2)))
+	s, err := vp.SampleN(4000, rand.New(rand.NewPCG(7, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	mean, cov := linGaussPosterior(xo)
 	me, ls, ce := momentErrors(s, mean, cov)
 	t.Logf("mean error %.3f sd, log sd error %.3f, correlation error %.3f", me, ls, ce)
@@ -114,7 +117,13 @@ func TestVIPosteriorWarmStart(t *testing.T) {
 		name string
 		s    *mat.Dense
 	}{
-		{"q", vp.SampleN(4000, rand.New(rand.NewPCG(9, 2)))},
+		{"q", func() *mat.Dense {
+			x, err := vp.SampleN(4000, rand.New(rand.NewPCG(9, 2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x
+		}()},
 		{"resampled", func() *mat.Dense {
 			x, pr, err := vp.SampleResampled(1000, 0, rand.New(rand.NewPCG(9, 3)))
 			if err != nil {

@@ -249,7 +249,7 @@ func sampleVI(ctx context.Context, e env, p pipeline, post *sbi.MCMCPosterior, x
 	}
 	s.AcceptanceRate = 1
 	if o.resample == 0 {
-		return vp.SampleN(p.samples, rng), nil
+		return vp.SampleN(p.samples, rng)
 	}
 	samples, pr, err := vp.SampleResampled(p.samples, o.resample, rng)
 	if err != nil {
