@@ -42,8 +42,9 @@ var ErrCheckpoint = errors.New("unusable training checkpoint")
 // A checkpoint identifies its run by the number of rows, the names and
 // shapes of the parameters, the settings that change the trajectory
 // (BatchSize, LearningRate, ValidationFraction, StopAfterEpochs, MaxEpochs,
-// ClipNorm, KeepLastBatch, and in block mode the number of blocks, a hash
-// of their lengths and the blocks per window), the seed Fit draws from its
+// ClipNorm, KeepLastBatch, the parts per batch (Settings.Parts, as
+// applied), and in block mode the number of blocks, a hash of their
+// lengths and the blocks per window), the seed Fit draws from its
 // rng, Tag and the number of State entries; a file from another run is rejected with an
 // error wrapping ErrCheckpoint, as is a truncated or corrupt one. Fit never
 // trains over a checkpoint it cannot use. Writes are atomic: a temporary
@@ -114,6 +115,9 @@ type checkpointFingerprint struct {
 	NumBlocks    int    `json:"num_blocks,omitempty"`
 	BlocksHash   uint64 `json:"blocks_hash,omitempty"`
 	WindowBlocks int    `json:"window_blocks,omitempty"`
+	// Parts per batch when above 1 (0, and absent from the file, for
+	// serial steps, as in files written before parts existed).
+	Parts int `json:"parts,omitempty"`
 }
 
 type paramShape struct {
@@ -144,6 +148,7 @@ func (c *checkpointFingerprint) mismatch(w *checkpointFingerprint) string {
 		{"number of blocks", strconv.Itoa(c.NumBlocks), strconv.Itoa(w.NumBlocks)},
 		{"block lengths (hash)", fmt.Sprintf("%016x", c.BlocksHash), fmt.Sprintf("%016x", w.BlocksHash)},
 		{"blocks per window", strconv.Itoa(c.WindowBlocks), strconv.Itoa(w.WindowBlocks)},
+		{"parts per batch", strconv.Itoa(max(1, c.Parts)), strconv.Itoa(max(1, w.Parts))},
 	}
 	if len(c.Params) == len(w.Params) {
 		for i := range c.Params {
@@ -263,7 +268,7 @@ func readCheckpoint(r io.Reader) (*checkpoint, error) {
 	switch {
 	case fp.N < 2 || fp.NumTrain < 1 || fp.NumTrain >= fp.N:
 		return nil, bad("%d rows with %d for training", fp.N, fp.NumTrain)
-	case fp.BatchSize < 1 || fp.StopAfter < 1 || fp.MaxEpochs < 1 || fp.NumState < 0 || fp.NumBlocks < 0 || fp.WindowBlocks < 0:
+	case fp.BatchSize < 1 || fp.StopAfter < 1 || fp.MaxEpochs < 1 || fp.NumState < 0 || fp.NumBlocks < 0 || fp.WindowBlocks < 0 || fp.Parts < 0:
 		return nil, bad("invalid settings in the fingerprint")
 	case len(ts) != 4*len(fp.Params)+3:
 		return nil, bad("%d tensors for %d parameters, want %d", len(ts), len(fp.Params), 4*len(fp.Params)+3)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gosbi/gosbi/nn"
@@ -55,14 +56,15 @@ func ckTrain(t *testing.T, ck *CheckpointSettings, settings Settings, hook func(
 	d, cd := 2, 2
 	xs, cs := denseData(x), denseData(th)
 	n, _ := x.Dims()
+	var calls atomic.Int64 // the loss runs concurrently with Settings.Parts > 1
 	lossFn := func(tp *nn.Tape, idx []int) *nn.Tensor {
-		run.calls++
-		if run.calls == cancelAtCall {
+		if calls.Add(1) == int64(cancelAtCall) {
 			cancel()
 		}
 		return tp.Neg(tp.Mean(f.LogProb(tp, gatherRows(tp, xs, d, idx), gatherRows(tp, cs, cd, idx))))
 	}
 	run.res, run.err = Fit(ctx, f.Params(), n, lossFn, rng, &s)
+	run.calls = int(calls.Load())
 	for _, p := range f.Params() {
 		run.params = append(run.params, p.Data...)
 	}

@@ -53,6 +53,27 @@ type Settings struct {
 	// WindowBlocks is the number of blocks per shuffling window in block
 	// mode; zero means DefaultWindowBlocks(Blocks). Ignored in row mode.
 	WindowBlocks int
+	// Parts is the number of contiguous parts each training batch is cut
+	// into, each part's loss and gradient computed on a goroutine of its
+	// own (nn.DataParallel) and weighted by its share of the batch's rows,
+	// so that the step uses the batch-mean gradient up to rounding;
+	// validation chunks are spread over as many goroutines. The result
+	// depends on Parts (through the rounding of the sums) but not on the
+	// number of CPUs or GOMAXPROCS: the same seed and Parts give the same
+	// result bit for bit on every machine. Parts above the batch size act
+	// as the batch size.
+	//
+	// With Parts > 1 the loss is called concurrently on distinct tapes, so
+	// it must be safe for that (read shared data only, as a Flow's LogProb
+	// does) and must be the mean of independent per-row losses. A loss
+	// that draws random numbers or contrasts the rows of a batch with each
+	// other (SNPE-C's atomic loss, NRE) is neither: keep Parts at 1 for it.
+	//
+	// Zero means DefaultParts(batch) for Train, whose loss qualifies, and 1
+	// (serial) for Fit, which cannot tell whether its loss does; batch is
+	// the batch size, capped at the number of training rows. Negative
+	// values are invalid.
+	Parts int
 }
 
 func (s *Settings) withDefaults() (Settings, error) {
@@ -91,6 +112,8 @@ func (s *Settings) withDefaults() (Settings, error) {
 		return r, fmt.Errorf("flows: max epochs %d: %w", r.MaxEpochs, ErrConfig)
 	case math.IsNaN(r.ClipNorm):
 		return r, fmt.Errorf("flows: clip norm NaN: %w", ErrConfig)
+	case r.Parts < 0:
+		return r, fmt.Errorf("flows: %d parts per batch: %w", r.Parts, ErrConfig)
 	case r.WindowBlocks < 0:
 		return r, fmt.Errorf("flows: window of %d blocks: %w", r.WindowBlocks, ErrConfig)
 	case r.Checkpoint != nil && r.Checkpoint.Path == "":
@@ -189,6 +212,12 @@ type LossFunc func(tp *nn.Tape, idx []int) *nn.Tensor
 // after Fit returns are thus always those of a finite validation loss or
 // the initial ones, never the product of a diverged step.
 //
+// With Settings.Parts > 1, every batch is cut into that many parts whose
+// losses and gradients are computed on goroutines of their own, and
+// validation chunks are spread over as many; the loss must then be safe
+// for concurrent calls and a mean of independent per-row losses (see
+// Settings.Parts). Fit's default is 1: serial steps.
+//
 // When ctx is cancelled (checked before every step) or OnEpoch returns an
 // error, Fit restores the best parameters so far and returns the result
 // with an error wrapping the cause. With Settings.Checkpoint, Fit saves its
@@ -197,6 +226,12 @@ type LossFunc func(tp *nn.Tape, idx []int) *nn.Tensor
 // for n < 2 and ErrCheckpoint for a checkpoint that cannot be read, belongs
 // to another run or cannot be written.
 func Fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *rand.Rand, settings *Settings) (*TrainResult, error) {
+	return fit(ctx, params, n, loss, rng, settings, false)
+}
+
+// fit is Fit; autoParts makes Parts = 0 mean DefaultParts (Train's loss is
+// safe to split), otherwise 1.
+func fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *rand.Rand, settings *Settings, autoParts bool) (*TrainResult, error) {
 	s, err := settings.withDefaults()
 	if err != nil {
 		return nil, err
@@ -224,8 +259,16 @@ func Fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *ra
 	}
 	seed := [2]uint64{rng.Uint64(), rng.Uint64()}
 	nTrain := len(train)
+	parts := s.Parts
+	if parts == 0 {
+		parts = 1
+		if autoParts {
+			parts = DefaultParts(min(s.BatchSize, nTrain))
+		}
+	}
+	parts = min(parts, s.BatchSize, nTrain)
 	f := &fitter{
-		s: s, params: params, loss: loss, n: n, nTrain: nTrain,
+		s: s, params: params, loss: loss, n: n, nTrain: nTrain, parts: parts,
 		train: train, val: val, blocks: plan,
 		src: rand.NewPCG(seed[0], seed[1]),
 		res: &TrainResult{NumTrain: nTrain, NumVal: n - nTrain, BestValLoss: math.Inf(1)},
@@ -242,6 +285,9 @@ func Fit(ctx context.Context, params []*nn.Tensor, n int, loss LossFunc, rng *ra
 			ValFraction: math.Float64bits(s.ValidationFraction), StopAfter: s.StopAfterEpochs, MaxEpochs: s.MaxEpochs,
 			ClipNorm: math.Float64bits(s.ClipNorm), KeepLastBatch: s.KeepLastBatch, Seed: seed, Tag: ck.Tag,
 			NumState: len(ck.State),
+		}
+		if parts > 1 {
+			f.fp.Parts = parts // 0 for serial steps, as in checkpoints written before Parts existed
 		}
 		if plan != nil {
 			f.fp.NumBlocks, f.fp.BlocksHash, f.fp.WindowBlocks = len(s.Blocks), blocksHash(s.Blocks), plan.window
@@ -275,6 +321,7 @@ type fitter struct {
 	params     []*nn.Tensor
 	loss       LossFunc
 	n, nTrain  int
+	parts      int // parts per batch (at least 1)
 	train, val []int
 	blocks     *blockPlan // nil in row mode
 	src        *rand.PCG
@@ -395,8 +442,9 @@ func (f *fitter) run(ctx context.Context, start time.Time) (*TrainResult, error)
 		every = s.Checkpoint.Every
 	}
 	nn.ZeroGrad(params)
-	tp := nn.NewTape()
-	vtp := nn.NewNoGradTape()
+	st := newStepper(params, f.loss, f.parts)
+	defer st.close()
+	val := newValidator(f.parts)
 	for {
 		if !f.inEpoch {
 			// At an epoch boundary: stop, or start the next epoch.
@@ -441,29 +489,28 @@ func (f *fitter) run(ctx context.Context, start time.Time) (*TrainResult, error)
 			}
 			from := f.pos
 			f.pos = to
-			tp.Reset()
-			l := f.loss(tp, f.train[from:to])
-			lv := l.Item()
+			lv := st.grad(f.train[from:to])
 			if math.IsNaN(lv) || math.IsInf(lv, 0) {
+				nn.ZeroGrad(params)
 				f.skipped++
 				continue
 			}
-			tp.Backward(l)
+			// The norm once: nn.ClipGradNorm would compute it again.
 			norm := nn.GradNorm(params)
 			if math.IsNaN(norm) || math.IsInf(norm, 0) {
 				nn.ZeroGrad(params)
 				f.skipped++
 				continue
 			}
-			if s.ClipNorm > 0 {
-				nn.ClipGradNorm(params, s.ClipNorm)
+			if s.ClipNorm > 0 && norm > s.ClipNorm {
+				scaleGrads(params, s.ClipNorm/(norm+1e-6))
 			}
 			f.opt.Step()
 			f.opt.ZeroGrad()
 			f.sum += lv
 			f.steps++
 		}
-		vl := validationLoss(vtp, f.val, bs, f.loss)
+		vl := val.loss(f.val, bs, f.loss)
 		trainLoss := math.NaN()
 		if f.steps > 0 {
 			trainLoss = f.sum / float64(f.steps)
@@ -511,22 +558,15 @@ func (f *fitter) run(ctx context.Context, start time.Time) (*TrainResult, error)
 	return res, f.finalErr()
 }
 
-// validationLoss returns the mean loss over idx, evaluated in chunks of bs
-// rows on the NoGrad tape tp. A non-finite mean (NaN, +Inf or -Inf) counts
-// as +Inf: never an improvement.
-func validationLoss(tp *nn.Tape, idx []int, bs int, loss LossFunc) float64 {
-	var sum float64
-	for from := 0; from < len(idx); from += bs {
-		to := min(len(idx), from+bs)
-		tp.Reset()
-		sum += loss(tp, idx[from:to]).Item() * float64(to-from)
+// scaleGrads multiplies every gradient of ts by f: the clipping of
+// nn.ClipGradNorm (PyTorch's clip_grad_norm_, f = max/(norm + 1e-6)) for a
+// norm already computed.
+func scaleGrads(ts []*nn.Tensor, f float64) {
+	for _, t := range ts {
+		for i := range t.Grad {
+			t.Grad[i] *= f
+		}
 	}
-	tp.Reset()
-	v := sum / float64(len(idx))
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return math.Inf(1)
-	}
-	return v
 }
 
 // Train fits flow to the rows of x (and contexts c, nil for an
@@ -535,7 +575,9 @@ func validationLoss(tp *nn.Tape, idx []int, bs int, loss LossFunc) float64 {
 // it when building). Errors wrap ErrData for empty data, NaN or Inf values,
 // mismatched row counts or dimensions, and ErrConfig for invalid settings;
 // cancellation returns the best weights so far with an error wrapping
-// ctx.Err().
+// ctx.Err(). Unlike Fit, Train splits batches of at least 128 rows into
+// DefaultParts parts computed in parallel unless Settings.Parts says
+// otherwise: its loss is a per-row mean that is safe to split.
 func Train(ctx context.Context, flow *Flow, x, c *mat.Dense, rng *rand.Rand, settings *Settings) (*TrainResult, error) {
 	if err := checkTrainingData(x, c); err != nil {
 		return nil, err
@@ -566,7 +608,7 @@ func Train(ctx context.Context, flow *Flow, x, c *mat.Dense, rng *rand.Rand, set
 		}
 		return tp.Neg(tp.Mean(flow.LogProb(tp, xb, cb)))
 	}
-	return Fit(ctx, flow.Params(), n, loss, rng, settings)
+	return fit(ctx, flow.Params(), n, loss, rng, settings, true)
 }
 
 // denseData returns m's values as a contiguous row-major slice (a copy).

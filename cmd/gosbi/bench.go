@@ -24,24 +24,28 @@ import (
 // timed, and prints one JSON object on standard output:
 //
 //	gosbi bench flows -dim D -context C -hidden H -transforms T -batch B -steps S
-//	                  [-estimator maf|nsf] [-threads N] [-seed S] [-points P] [-workers W]
+//	                  [-estimator maf|nsf] [-threads N] [-seed S] [-points P] [-parts P]
 //	gosbi bench npe   -task NAME -simulations N [-seed S] [-estimator maf|nsf]
-//	                  [-threads N] [-num-samples K] [-max-epochs E]
+//	                  [-threads N] [-num-samples K] [-max-epochs E] [-parts P]
 //
-// bench flows times S training steps of a flow on batches of B rows (forward
-// log-prob, backward, total-norm clipping at 5, Adam with learning rate 5e-4:
-// sbi's step; with -workers W the batch is split between W goroutines by
-// nn.DataParallel, otherwise the step is flows.Fit's), the log-prob of P = 100,000 points in one call, and P samples at
-// one context. bench npe runs sbi.Infer end to end with sbi's defaults and
-// times the simulations, the training (epochs and seconds per epoch) and
-// K posterior samples. -threads sets GOMAXPROCS for the run (default: the
-// number of CPUs). Nothing is written to disk.
+// bench flows times S training steps of a flow on batches of B rows by
+// flows.Train (forward log-prob, backward, total-norm clipping at 5, Adam
+// with learning rate 5e-4: sbi's step), each batch cut into -parts parts
+// computed in parallel (flows.Settings.Parts; default
+// flows.DefaultParts(B), 1 for serial steps), then the log-prob of P =
+// 100,000 points in one call, and P samples at one context. bench npe runs
+// sbi.Infer end to end with sbi's defaults, each batch cut into -parts
+// parts (default flows.DefaultParts(200), as flows.Train), and times the
+// simulations, the training (epochs and seconds per epoch) and K posterior
+// samples. -threads sets GOMAXPROCS for the run (default: the number of
+// CPUs); the results do not depend on it. Nothing is written to disk.
 
 // Random streams of the bench command (rand.NewPCG(seed, stream)).
 const (
 	streamBenchData   = 0x42454e43 << 32 // "BENC": the flow's data and its initial weights
 	streamBenchSample = 0x42534d50 << 32 // "BSMP": the flow's samples
 	streamBenchObs    = 0x424f4253 << 32 // "BOBS": the observation of bench npe
+	streamBenchTrain  = 0x42545241 << 32 // "BTRA": the split and shuffling of bench flows' training
 )
 
 // benchPoints is the number of points of the log-prob and sampling timings
@@ -64,13 +68,18 @@ type benchFlowsResult struct {
 	Transforms int    `json:"transforms"`
 	Batch      int    `json:"batch"`
 	Steps      int    `json:"steps"`
+	// Parts is the number of parts per batch (flows.Settings.Parts);
+	// Workers, its former name, has the same value.
+	Parts      int    `json:"parts"`
 	Workers    int    `json:"workers"`
 	Threads    int    `json:"threads"`
 	Seed       uint64 `json:"seed"`
 	Parameters int    `json:"parameters"`
 
 	// TrainSeconds is the wall time of Steps training steps, each one
-	// forward log-prob, backward, clipping and Adam.
+	// forward log-prob, backward, clipping and Adam, run by flows.Train in
+	// epochs of StepsPerEpoch steps (at most 10 batches of data), each
+	// followed by the validation of ValRows rows.
 	TrainSeconds float64 `json:"train_seconds"`
 	TrainMsStep  float64 `json:"train_ms_per_step"`
 	// TrainGFLOPs is the matrix-product work of training per second: 6·B
@@ -82,8 +91,12 @@ type benchFlowsResult struct {
 	// TrainCPUSeconds is the CPU time of the process over the same steps
 	// (all goroutines; omitted where unknown).
 	TrainCPUSeconds float64 `json:"train_cpu_seconds,omitempty"`
-	FirstLoss       float64 `json:"first_loss"`
-	LastLoss        float64 `json:"last_loss"`
+	// FirstLoss and LastLoss are the mean training losses of the first
+	// and last epochs.
+	FirstLoss     float64 `json:"first_loss"`
+	LastLoss      float64 `json:"last_loss"`
+	StepsPerEpoch int     `json:"steps_per_epoch"`
+	ValRows       int     `json:"validation_rows"`
 
 	LogProbPoints  int     `json:"log_prob_points"`
 	LogProbSeconds float64 `json:"log_prob_seconds"`
@@ -118,6 +131,7 @@ type benchNPEResult struct {
 	Simulations        int     `json:"simulations"`
 	Seed               uint64  `json:"seed"`
 	Threads            int     `json:"threads"`
+	Parts              int     `json:"parts"`
 	SimulationSeconds  float64 `json:"simulation_seconds"`
 	InvalidSimulations int     `json:"invalid_simulations"`
 	TrainingSeconds    float64 `json:"training_seconds"`
@@ -192,7 +206,8 @@ func runBenchFlows(ctx context.Context, e env, args []string) error {
 	threads := fs.Int("threads", 0, "GOMAXPROCS for the run (0: the number of CPUs)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	points := fs.Int("points", benchPoints, "points of the log-prob and sampling timings")
-	workers := fs.Int("workers", 1, "split each training batch between this many goroutines (nn.DataParallel); 1 is flows.Fit's serial step")
+	parts := fs.Int("parts", 0, "parts per training batch, computed in parallel (flows.Settings.Parts; 0: flows.DefaultParts(batch), 1: serial)")
+	fs.IntVar(parts, "workers", 0, "former name of -parts")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -213,8 +228,8 @@ func runBenchFlows(ctx context.Context, e env, args []string) error {
 		return usagef("-steps %d: want at least 1", *steps)
 	case *threads < 0:
 		return usagef("-threads %d: want 0 (all CPUs) or more", *threads)
-	case *workers < 1 || *workers > *batch:
-		return usagef("-workers %d: want 1 to the batch size", *workers)
+	case *parts < 0 || *parts > *batch:
+		return usagef("-parts %d: want 0 (the default) to the batch size", *parts)
 	case *estimator != "maf" && *estimator != "nsf":
 		return usagef("unknown estimator %q (want maf or nsf)", *estimator)
 	}
@@ -223,7 +238,7 @@ func runBenchFlows(ctx context.Context, e env, args []string) error {
 		var err error
 		res, err = benchFlows(ctx, flowsBenchSpec{
 			estimator: *estimator, dim: *dim, context: *cdim, hidden: *hidden, transforms: *transforms,
-			batch: *batch, steps: *steps, seed: *seed, points: *points, workers: *workers,
+			batch: *batch, steps: *steps, seed: *seed, points: *points, parts: *parts,
 		})
 		return err
 	})
@@ -240,7 +255,7 @@ type flowsBenchSpec struct {
 	batch, steps                     int
 	seed                             uint64
 	points                           int // log-prob and sampling points; 0: benchPoints
-	workers                          int // goroutines per training batch; 0 or 1: serial
+	parts                            int // parts per training batch; 0: flows.DefaultParts(batch)
 }
 
 // benchData returns n rows of x (n×d) and context (n×c; nil for c = 0) from
@@ -273,11 +288,23 @@ func benchFlows(ctx context.Context, s flowsBenchSpec) (*benchFlowsResult, error
 	if s.points == 0 {
 		s.points = benchPoints
 	}
+	if s.parts == 0 {
+		s.parts = flows.DefaultParts(s.batch)
+	}
 	rng := rand.New(rand.NewPCG(s.seed, streamBenchData))
-	// Training cycles through 10 batches of data (the z-scoring is fitted to
-	// them); the log-prob and sampling data come from the same model.
-	const nBatches = 10
-	n := nBatches * s.batch
+	// Training: flows.Train on k·B rows (k = the largest divisor of S up
+	// to 10) and 2 validation rows, for S/k epochs of k steps; the
+	// z-scoring is fitted to all the rows. The log-prob and sampling data
+	// come from the same model.
+	k := 1
+	for d := 1; d <= min(10, s.steps); d++ {
+		if s.steps%d == 0 {
+			k = d
+		}
+	}
+	const valRows = 2
+	nTrain := k * s.batch
+	n := nTrain + valRows
 	x, cm := benchData(n, s.dim, s.context, rng)
 	var (
 		f   *flows.Flow
@@ -303,96 +330,32 @@ func benchFlows(ctx context.Context, s flowsBenchSpec) (*benchFlowsResult, error
 	}
 	res := &benchFlowsResult{
 		Bench: "flows", Estimator: s.estimator, Dim: s.dim, Context: s.context, Hidden: s.hidden,
-		Transforms: s.transforms, Batch: s.batch, Steps: s.steps, Workers: max(1, s.workers),
+		Transforms: s.transforms, Batch: s.batch, Steps: s.steps, Parts: s.parts, Workers: s.parts,
 		Threads: runtime.GOMAXPROCS(0), Seed: s.seed,
 		Parameters: nn.NumParams(params), TrainFlopsStep: 6 * float64(s.batch) * float64(weights),
+		StepsPerEpoch: k, ValRows: valRows,
 		LogProbPoints: s.points, SamplePoints: s.points, Kernels: currentKernels(),
 	}
 
-	// Training: the step of flows.Fit (and of sbi and PyTorch): the mean
-	// negative log-prob of a batch, backward, clipping of the total gradient
-	// norm, Adam, zeroing the gradients.
-	xs, cs := x.RawMatrix().Data, []float64(nil)
-	if cm != nil {
-		cs = cm.RawMatrix().Data
-	}
-	xb := make([]*nn.Tensor, nBatches)
-	cb := make([]*nn.Tensor, nBatches)
-	for b := range nBatches {
-		xb[b] = nn.FromSlice(s.batch, s.dim, xs[b*s.batch*s.dim:(b+1)*s.batch*s.dim])
-		if cs != nil {
-			cb[b] = nn.FromSlice(s.batch, s.context, cs[b*s.batch*s.context:(b+1)*s.batch*s.context])
-		}
-	}
-	opt := nn.NewAdam(params, benchLR)
-	nn.ZeroGrad(params)
-	tp := nn.NewTape()
-	// With several workers, each computes the loss of its rows of the batch
-	// (copied into its tape's arena, as flows.Fit gathers a batch) and its
-	// backward pass; the parts' losses add up to the batch mean.
-	var (
-		dp     *nn.DataParallel
-		part   func(tp *nn.Tape, from, to int) *nn.Tensor
-		cur    int // the batch of the current step
-		invB   = 1 / float64(s.batch)
-		dimX   = s.dim
-		dimCtx = s.context
-	)
-	if s.workers > 1 {
-		dp = nn.NewDataParallel(params, s.workers)
-		defer dp.Close()
-		part = func(tp *nn.Tape, from, to int) *nn.Tensor {
-			xp := tp.New(to-from, dimX)
-			copy(xp.Data, xb[cur].Data[from*dimX:to*dimX])
-			var cp *nn.Tensor
-			if cb[cur] != nil {
-				cp = tp.New(to-from, dimCtx)
-				copy(cp.Data, cb[cur].Data[from*dimCtx:to*dimCtx])
-			}
-			return tp.Scale(tp.Sum(f.LogProb(tp, xp, cp)), -invB)
-		}
-	}
-	step := func(i int) (float64, error) {
-		var lv float64
-		if dp != nil {
-			cur = i % nBatches
-			lv = dp.Backward(s.batch, part)
-		} else {
-			tp.Reset()
-			loss := tp.Neg(tp.Mean(f.LogProb(tp, xb[i%nBatches], cb[i%nBatches])))
-			lv = loss.Item()
-			if !math.IsNaN(lv) && !math.IsInf(lv, 0) {
-				tp.Backward(loss)
-			}
-		}
-		if math.IsNaN(lv) || math.IsInf(lv, 0) {
-			return lv, fmt.Errorf("training step %d: loss %v", i+1, lv)
-		}
-		if norm := nn.ClipGradNorm(params, benchClip); math.IsNaN(norm) || math.IsInf(norm, 0) {
-			return lv, fmt.Errorf("training step %d: gradient norm %v", i+1, norm)
-		}
-		opt.Step()
-		opt.ZeroGrad()
-		return lv, nil
+	// The validation fraction (v - 1/2)/n leaves exactly v rows out:
+	// ⌊(1 - f)·n⌋ = ⌊n - v + 1/2⌋ = n - v.
+	settings := &flows.Settings{
+		BatchSize: s.batch, LearningRate: benchLR, ClipNorm: benchClip, Parts: s.parts,
+		ValidationFraction: (valRows - 0.5) / float64(n),
+		MaxEpochs:          s.steps / k, StopAfterEpochs: s.steps/k + 1,
 	}
 	t0, c0 := time.Now(), processCPU()
-	for i := range s.steps {
-		if i%64 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		lv, err := step(i)
-		if err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			res.FirstLoss = lv
-		}
-		res.LastLoss = lv
+	tr, err := flows.Train(ctx, f, x, cm, rand.New(rand.NewPCG(s.seed, streamBenchTrain)), settings)
+	if err != nil {
+		return nil, fmt.Errorf("training: %w", err)
 	}
 	res.TrainSeconds = time.Since(t0).Seconds()
 	res.TrainCPUSeconds = (processCPU() - c0).Seconds()
+	if tr.NumTrain != nTrain || tr.Epochs != s.steps/k || tr.Skipped != 0 {
+		return nil, fmt.Errorf("training: %d epochs on %d rows with %d skipped steps, want %d epochs on %d rows",
+			tr.Epochs, tr.NumTrain, tr.Skipped, s.steps/k, nTrain)
+	}
+	res.FirstLoss, res.LastLoss = tr.History[0].TrainLoss, tr.History[len(tr.History)-1].TrainLoss
 	res.TrainMsStep = 1e3 * res.TrainSeconds / float64(s.steps)
 	res.TrainGFLOPs = res.TrainFlopsStep * float64(s.steps) / res.TrainSeconds / 1e9
 
@@ -436,6 +399,7 @@ func runBenchNPE(ctx context.Context, e env, args []string) error {
 	nsamples := fs.Int("num-samples", 10_000, "posterior samples to draw and time")
 	maxEpochs := fs.Int("max-epochs", 0, "cap on training epochs (0: until early stopping, sbi's default)")
 	data := fs.String("data", "", "sbibm data folder (needed by slcp_distractors only)")
+	parts := fs.Int("parts", 0, "parts per training batch, computed in parallel (flows.Settings.Parts; 0: flows.DefaultParts(200), as flows.Train; 1: serial)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -446,6 +410,8 @@ func runBenchNPE(ctx context.Context, e env, args []string) error {
 		return usagef("-num-samples %d: want at least 1", *nsamples)
 	case *maxEpochs < 0:
 		return usagef("-max-epochs %d: want 0 or more", *maxEpochs)
+	case *parts < 0 || *parts > 200:
+		return usagef("-parts %d: want 0 (the default) to 200, the batch size", *parts)
 	case *threads < 0:
 		return usagef("-threads %d: want 0 (all CPUs) or more", *threads)
 	case *estimator != "maf" && *estimator != "nsf":
@@ -458,7 +424,7 @@ func runBenchNPE(ctx context.Context, e env, args []string) error {
 	var res *benchNPEResult
 	err = withThreads(*threads, func() error {
 		var err error
-		res, err = benchNPE(ctx, t, *estimator, *nsim, *nsamples, *maxEpochs, *seed)
+		res, err = benchNPE(ctx, t, *estimator, *nsim, *nsamples, *maxEpochs, *parts, *seed)
 		return err
 	})
 	if err != nil {
@@ -467,17 +433,22 @@ func runBenchNPE(ctx context.Context, e env, args []string) error {
 	return printJSON(e.stdout, res)
 }
 
-// benchNPE runs amortised NPE with sbi's defaults on task t and times it. The
+// benchNPE runs amortised NPE with sbi's defaults on task t and times it,
+// each training batch cut into parts parts (0: flows.DefaultParts of sbi's
+// batch size 200; NPE's maximum-likelihood loss is safe to split). The
 // posterior is sampled at an observation simulated from a prior draw (its own
 // random stream), so that any task runs without reference data.
-func benchNPE(ctx context.Context, t *simulators.Task, estimator string, nsim, nsamples, maxEpochs int, seed uint64) (*benchNPEResult, error) {
+func benchNPE(ctx context.Context, t *simulators.Task, estimator string, nsim, nsamples, maxEpochs, parts int, seed uint64) (*benchNPEResult, error) {
+	if parts == 0 {
+		parts = flows.DefaultParts(200)
+	}
 	start := time.Now()
 	var est sbi.Estimator = flows.MAF{}
 	if estimator == "nsf" {
 		est = flows.NSF{}
 	}
 	res := &benchNPEResult{Bench: "npe", Task: t.Name, Estimator: estimator, Seed: seed,
-		Threads: runtime.GOMAXPROCS(0), NumSamples: nsamples, Kernels: currentKernels()}
+		Threads: runtime.GOMAXPROCS(0), Parts: parts, NumSamples: nsamples, Kernels: currentKernels()}
 
 	orng := rand.New(rand.NewPCG(seed, streamBenchObs))
 	theta := t.Prior.Sample(nil, orng)
@@ -489,7 +460,7 @@ func benchNPE(ctx context.Context, t *simulators.Task, estimator string, nsim, n
 
 	settings := &sbi.InferSettings{
 		Config: &sbi.NPEConfig{Estimator: est},
-		Train:  &sbi.TrainSettings{Settings: flows.Settings{MaxEpochs: maxEpochs}},
+		Train:  &sbi.TrainSettings{Settings: flows.Settings{MaxEpochs: maxEpochs, Parts: parts}},
 	}
 	c0 := processCPU()
 	post, ir, err := sbi.Infer(ctx, t.Simulator, t.Prior, nsim, rand.New(rand.NewPCG(seed, streamTrain)), settings)

@@ -46,7 +46,8 @@ func TestBenchFlows(t *testing.T) {
 	decodeStrict(t, stdout, &r)
 	wantParams, weights := mafSize(d, c, h, nt)
 	if r.Bench != "flows" || r.Estimator != "maf" || r.Dim != d || r.Context != c || r.Hidden != h ||
-		r.Transforms != nt || r.Batch != batch || r.Steps != steps || r.Threads != 1 || r.Seed != 4 {
+		r.Transforms != nt || r.Batch != batch || r.Steps != steps || r.Threads != 1 || r.Seed != 4 || r.Parts != 1 ||
+		r.StepsPerEpoch != 10 {
 		t.Errorf("echoed settings: got %+v", r)
 	}
 	if r.Parameters != wantParams {
@@ -70,9 +71,9 @@ func TestBenchFlows(t *testing.T) {
 	if r.LogProbPoints != points || r.SamplePoints != points {
 		t.Errorf("points: got %d and %d, want %d", r.LogProbPoints, r.SamplePoints, points)
 	}
-	// 40 Adam steps at learning rate 5e-4 on 10 cycled batches lower the
-	// loss of a freshly initialised flow: it starts well above the data's
-	// entropy (the initial MADE outputs are random).
+	// 40 Adam steps at learning rate 5e-4 in 4 epochs of 10 batches lower
+	// the mean loss of an epoch of a freshly initialised flow: it starts
+	// well above the data's entropy (the initial MADE outputs are random).
 	if !(r.LastLoss < r.FirstLoss) {
 		t.Errorf("loss did not decrease: first %v, last %v", r.FirstLoss, r.LastLoss)
 	}
@@ -81,29 +82,41 @@ func TestBenchFlows(t *testing.T) {
 	}
 }
 
-// TestBenchFlowsWorkers runs the data-parallel step: the first loss (of
-// the initial flow on the first batch) is the serial step's, as a sum of
-// the workers' parts (equal up to the rounding of a different order of
-// summation), and training makes progress.
-func TestBenchFlowsWorkers(t *testing.T) {
+// TestBenchFlowsParts runs the data-parallel step: the mean loss of the
+// first epoch (10 steps) is the serial run's up to the rounding of a
+// different order of summation (relative differences of about 1e-16 per
+// step, see flows' TestFitPartsTrajectory; 1e-12 leaves room), training
+// makes progress, -workers is an alias of -parts, and batches of 128 rows
+// are cut in two by default (flows.DefaultParts).
+func TestBenchFlowsParts(t *testing.T) {
 	args := []string{"bench", "flows", "-dim", "2", "-context", "2", "-hidden", "8", "-transforms", "2",
-		"-batch", "32", "-steps", "40", "-points", "50", "-seed", "5"}
-	var rs [2]benchFlowsResult
-	for i, w := range []string{"1", "3"} {
-		code, stdout, stderr := runCmd(t, append(args, "-workers", w)...)
+		"-steps", "40", "-points", "50", "-seed", "5"}
+	var rs [4]benchFlowsResult
+	for i, extra := range [][]string{{"-batch", "32", "-parts", "1"}, {"-batch", "32", "-parts", "3"},
+		{"-batch", "32", "-workers", "3"}, {"-batch", "128", "-steps", "10"}} {
+		code, stdout, stderr := runCmd(t, append(args, extra...)...)
 		if code != 0 {
-			t.Fatalf("-workers %s: exit status %d, stderr:\n%s", w, code, stderr)
+			t.Fatalf("%q: exit status %d, stderr:\n%s", extra, code, stderr)
 		}
 		decodeStrict(t, stdout, &rs[i])
 	}
-	if rs[1].Workers != 3 {
-		t.Errorf("workers: got %d, want 3", rs[1].Workers)
+	for i, want := range []int{1, 3, 3, 2} {
+		if rs[i].Parts != want || rs[i].Workers != want {
+			t.Errorf("run %d: parts %d, workers %d, want %d", i, rs[i].Parts, rs[i].Workers, want)
+		}
 	}
 	if d := math.Abs(rs[1].FirstLoss - rs[0].FirstLoss); d > 1e-12*math.Abs(rs[0].FirstLoss) {
-		t.Errorf("first loss with 3 workers %v, serial %v", rs[1].FirstLoss, rs[0].FirstLoss)
+		t.Errorf("first loss with 3 parts %v, serial %v", rs[1].FirstLoss, rs[0].FirstLoss)
+	}
+	if rs[2].FirstLoss != rs[1].FirstLoss || rs[2].LastLoss != rs[1].LastLoss {
+		t.Errorf("-workers 3: losses %v, %v; -parts 3: %v, %v", rs[2].FirstLoss, rs[2].LastLoss, rs[1].FirstLoss, rs[1].LastLoss)
 	}
 	if !(rs[1].LastLoss < rs[1].FirstLoss) {
-		t.Errorf("3 workers: loss did not decrease: first %v, last %v", rs[1].FirstLoss, rs[1].LastLoss)
+		t.Errorf("3 parts: loss did not decrease: first %v, last %v", rs[1].FirstLoss, rs[1].LastLoss)
+	}
+	// 10 steps: one epoch of 10 batches, validated on 2 rows.
+	if r := rs[3]; r.StepsPerEpoch != 10 || r.ValRows != 2 {
+		t.Errorf("batch 128, 10 steps: %d steps per epoch, %d validation rows; want 10 and 2", r.StepsPerEpoch, r.ValRows)
 	}
 }
 
@@ -165,8 +178,9 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "flows", "-steps", "0"}, "-steps 0"},
 		{[]string{"bench", "flows", "-estimator", "realnvp"}, "unknown estimator"},
 		{[]string{"bench", "flows", "-threads", "-1"}, "-threads -1"},
-		{[]string{"bench", "flows", "-workers", "0"}, "-workers 0"},
-		{[]string{"bench", "flows", "-batch", "8", "-workers", "9"}, "-workers 9"},
+		{[]string{"bench", "flows", "-parts", "-1"}, "-parts -1"},
+		{[]string{"bench", "flows", "-batch", "8", "-parts", "9"}, "-parts 9"},
+		{[]string{"bench", "npe", "-parts", "-1"}, "-parts -1"},
 		{[]string{"bench", "flows", "-bogus"}, "bogus"},
 		{[]string{"bench", "npe", "-task", "nope"}, "unknown task"},
 		{[]string{"bench", "npe", "-simulations", "1"}, "-simulations 1"},
