@@ -272,6 +272,9 @@ func (e *NLE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 	if err != nil {
 		return nil, err
 	}
+	if err := setParts("NLE", &s, true); err != nil {
+		return nil, err
+	}
 	dt := e.prior.Dim()
 	s1, s2 := rng.Uint64(), rng.Uint64()
 	if e.flow == nil {

@@ -340,6 +340,9 @@ func (e *NPE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 		}
 		s.Blocks = e.srcBlocks
 	}
+	if err := setParts("NPE", &s, !e.atomic && e.src == nil); err != nil {
+		return nil, err
+	}
 	// Seeds: the split and shuffling of flows.Fit, the network's weights,
 	// the atoms.
 	s1, s2 := rng.Uint64(), rng.Uint64()

@@ -371,6 +371,9 @@ func (e *NRE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 	if err != nil {
 		return nil, err
 	}
+	if err := setParts("NRE", &s, false); err != nil {
+		return nil, err
+	}
 	if s.NumAtoms == 0 {
 		s.NumAtoms = 10
 	}
