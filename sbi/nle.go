@@ -28,6 +28,9 @@ type simStore struct {
 	x      []float64 // row-major n×xDim
 	n      int
 	rounds []RoundInfo
+
+	src       Source // training data on disk (AppendSource), or nil
+	srcBlocks []int  // block lengths of src
 }
 
 // add validates and appends one round; who names the caller in errors.
@@ -63,6 +66,9 @@ func (s *simStore) addKind(who string, theta, x *mat.Dense, kind proposalKind, e
 	_, dx := x.Dims()
 	if s.xDim != 0 && dx != s.xDim {
 		return 0, fmt.Errorf("sbi: %s: x has %d columns, earlier rounds %d: %w", who, dx, s.xDim, ErrInput)
+	}
+	if s.src != nil {
+		return 0, fmt.Errorf("sbi: %s.AppendSimulations: the estimator trains on a Source: %w", who, ErrInput)
 	}
 	keep := make([]int, 0, n)
 	for i := range n {
@@ -148,9 +154,8 @@ func zscoreWarnings(what string, data []float64, cols int, idx []int) []string {
 		if n > 1 {
 			sd = math.Sqrt(ss / float64(n-1))
 		}
-		if _, constant := flows.FloorStd(mean, sd, n); constant {
-			w = append(w, fmt.Sprintf("%s column %d is constant in the %d training rows (mean %.6g, std %.3g): z-scored with std 1 (centred only)",
-				what, j, n, mean, sd))
+		if msg, constant := constantWarning(what, j, n, mean, sd); constant {
+			w = append(w, msg)
 			continue
 		}
 		slices.Sort(col)
@@ -163,12 +168,33 @@ func zscoreWarnings(what string, data []float64, cols int, idx []int) []string {
 			}
 			best = max(best, run)
 		}
-		if float64(best) >= nearConstantFrac*float64(n) {
-			w = append(w, fmt.Sprintf("%s column %d is near-constant: one value fills %d of the %d training rows (std %.3g); "+
-				"the estimator can concentrate on it, so transform or drop the column", what, j, best, n, sd))
+		if msg, ok := nearConstantWarning(what, j, n, sd, best); ok {
+			w = append(w, msg)
 		}
 	}
 	return w
+}
+
+// constantWarning returns the warning for column j of n training rows with
+// the given mean and unbiased std, and whether the z-scoring treats it as
+// constant (flows.FloorStd).
+func constantWarning(what string, j, n int, mean, sd float64) (string, bool) {
+	if _, constant := flows.FloorStd(mean, sd, n); !constant {
+		return "", false
+	}
+	return fmt.Sprintf("%s column %d is constant in the %d training rows (mean %.6g, std %.3g): z-scored with std 1 (centred only)",
+		what, j, n, mean, sd), true
+}
+
+// nearConstantWarning returns the warning for a column of n training rows
+// whose most common value fills best of them, and whether it applies (best
+// at least nearConstantFrac·n).
+func nearConstantWarning(what string, j, n int, sd float64, best int) (string, bool) {
+	if float64(best) < nearConstantFrac*float64(n) {
+		return "", false
+	}
+	return fmt.Sprintf("%s column %d is near-constant: one value fills %d of the %d training rows (std %.3g); "+
+		"the estimator can concentrate on it, so transform or drop the column", what, j, best, n, sd), true
 }
 
 // fitErr wraps the error of flows.Fit as NPE.Train does.
@@ -254,6 +280,25 @@ func (e *NLE) AppendSimulations(theta, x *mat.Dense, opts *AppendOptions) (int, 
 	return e.add("NLE", theta, x, opts)
 }
 
+// AppendSource makes src the estimator's training data instead of
+// simulations held in memory, as NPE.AppendSource: a single round from the
+// prior, streamed by Train in flows.Fit's block mode. The estimator must
+// have no simulations yet, and AppendSimulations cannot follow.
+// AppendSource reads every block once to check it (finite values,
+// BlockLen(b) rows, θ inside the prior's support).
+//
+// A Source holds only valid rows: its failed and invalid simulations were
+// left out by the source (simulators.StoreSource does so), which is
+// AppendOptions.ExcludeInvalid's choice made by the source. AppendSource
+// returns their number (the source's Dropped method, 0 without one),
+// recorded in Rounds and TrainResult.NumInvalid; check it, since where the
+// chance of an invalid simulation depends on θ the estimator learns
+// p(x | θ, valid) (see simStore). Errors are those of NPE.AppendSource; the
+// estimator is then unchanged.
+func (e *NLE) AppendSource(ctx context.Context, src Source) (int, error) {
+	return e.addSource(ctx, "NLE", src)
+}
+
 // Train fits the likelihood flow q(x | θ) to all simulations appended so
 // far by maximum likelihood, with sbi's training loop (flows.Fit: Adam,
 // batch 200, learning rate 5e-4, 10% validation, early stopping after 20
@@ -262,6 +307,19 @@ func (e *NLE) AppendSimulations(theta, x *mat.Dense, opts *AppendOptions) (int, 
 // that call's training split, as NPE.Train does; later calls continue from
 // the trained weights. settings.NumAtoms is ignored. All randomness comes
 // from rng.
+//
+// Block mode, as NPE.Train's: when the estimator trains on a Source
+// (AppendSource), or TrainSettings.Blocks is set for data in memory,
+// flows.Fit runs in block mode, the z-scoring statistics of x and θ are the
+// exact ones of the training blocks from one streaming pass, and the flow
+// is built from the rows of the first training block and given them; this
+// needs a flows.MAF or flows.NSF estimator. Warnings are found in the same
+// pass (a near-constant column costs a second pass over the training
+// blocks). A Source is read through a least-recently-used cache of
+// 2·WindowBlocks blocks (TrainResult.Stream), and its loss runs serially
+// (Parts 1: the cache is not safe for concurrent use); the same rows and
+// blocks in memory give bit for bit the same result. A read error stops
+// training (best weights restored) with an error wrapping it.
 //
 // Errors wrap ErrNotTrained when no simulations were appended,
 // ErrInvalidData when fewer than 2 are left, ErrInput (and flows.ErrConfig)
@@ -272,15 +330,37 @@ func (e *NLE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 	if err != nil {
 		return nil, err
 	}
-	if err := setParts("NLE", &s, true); err != nil {
+	ctx, stream, err := e.startBlocks(ctx, "NLE", &s)
+	if err != nil {
+		return nil, err
+	}
+	defer stream.stop()
+	if err := setParts("NLE", &s, e.src == nil); err != nil {
 		return nil, err
 	}
 	dt := e.prior.Dim()
 	s1, s2 := rng.Uint64(), rng.Uint64()
+	res := &TrainResult{Round: e.trains, Loss: LossMLE, NumSimulations: e.n, NumInvalid: e.invalid(), Stream: stream.stats}
 	if e.flow == nil {
-		train, _ := splitIndices(e.n, s.ValidationFraction, s1, s2)
-		th := gatherDense(e.theta, dt, train)
-		xs := gatherDense(e.x, e.xDim, train)
+		var (
+			th, xs   *mat.Dense
+			init     *blockInit
+			warnings []string
+		)
+		if s.Blocks != nil {
+			if !presetEstimator(e.est) {
+				return nil, fmt.Errorf("sbi: NLE.Train: block mode needs a flows.MAF or flows.NSF estimator: %w", ErrInput)
+			}
+			if init, err = e.blockStats(ctx, "NLE", &s, s1, s2, stream); err != nil {
+				return nil, err
+			}
+			th, xs, warnings = init.sampleTh, init.sample, init.warnings
+		} else {
+			train, _ := splitIndices(e.n, s.ValidationFraction, s1, s2)
+			th = gatherDense(e.theta, dt, train)
+			xs = gatherDense(e.x, e.xDim, train)
+			warnings = append(zscoreWarnings("θ", e.theta, dt, train), zscoreWarnings("x", e.x, e.xDim, train)...)
+		}
 		f, err := e.est.Build(xs, th, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
 		if err != nil {
 			if errors.Is(err, flows.ErrConfig) || errors.Is(err, flows.ErrData) {
@@ -292,21 +372,30 @@ func (e *NLE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 			return nil, fmt.Errorf("sbi: NLE.Train: estimator built a flow of dimension %d with context %d for x of %d and θ of %d columns: %w",
 				f.Dim(), f.ContextDim(), e.xDim, dt, ErrInput)
 		}
-		e.flow = f
-		e.warnings = append(zscoreWarnings("θ", e.theta, dt, train), zscoreWarnings("x", e.x, e.xDim, train)...)
+		if init != nil {
+			// x is the flow's variable, θ its context.
+			if err := f.Restandardize(init.xM, init.xS, init.thM, init.thS); err != nil {
+				return nil, fmt.Errorf("sbi: NLE.Train: %w: %w", err, ErrInput)
+			}
+		}
+		e.flow, e.warnings = f, warnings
 	}
-	res := &TrainResult{Round: e.trains, Loss: LossMLE, NumSimulations: e.n, NumInvalid: e.invalid()}
 	res.Warnings = e.Warnings()
-	f, dx := e.flow, e.xDim
+	f, rows := e.flow, e.rowsFunc(stream)
 	loss := func(tp *nn.Tape, idx []int) *nn.Tensor {
-		th := copyRowsInto(tp, e.theta, dt, idx)
-		xs := copyRowsInto(tp, e.x, dx, idx)
+		th, xs := rows(tp, idx)
 		return tp.Neg(tp.Mean(f.LogProb(tp, xs, th)))
 	}
 	fr, err := flows.Fit(ctx, e.flow.Params(), e.n, loss, rand.New(rand.NewPCG(s1, s2)), &s.Settings)
 	e.trains++
 	if fr != nil {
 		res.TrainResult = *fr
+	}
+	if rerr := stream.finish("NLE", res); rerr != nil {
+		if fr == nil {
+			return nil, rerr
+		}
+		return res, rerr
 	}
 	if err != nil {
 		return fitErr("NLE", res, fr, err)

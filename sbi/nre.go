@@ -144,16 +144,28 @@ func zscore(m *mat.Dense) (mean, std []float64) {
 
 // newClassifier builds the classifier for the training rows theta, x.
 func newClassifier(cfg NREConfig, theta, x *mat.Dense, rng *rand.Rand) (*classifier, error) {
-	_, dt := theta.Dims()
+	thM, thS := zscore(theta)
+	var xM, xS []float64
+	if _, deepSets := cfg.Embedding.(DeepSetsEmbedding); !deepSets {
+		xM, xS = zscore(x)
+	}
+	return newClassifierStats(cfg, thM, thS, xM, xS, x, rng)
+}
+
+// newClassifierStats builds the classifier with the given z-scoring
+// statistics of θ and x (xM and xS are ignored with a DeepSetsEmbedding);
+// the rows x are only passed to the embedding's build (an MLPEmbedding
+// reads only their number of columns, a DeepSetsEmbedding fits its own
+// statistics to them).
+func newClassifierStats(cfg NREConfig, thM, thS, xM, xS []float64, x *mat.Dense, rng *rand.Rand) (*classifier, error) {
+	dt := len(thM)
 	_, dx := x.Dims()
 	c := &classifier{dt: dt, dx: dx, cfg: cfg}
-	m, s := zscore(theta)
-	c.thMean, c.thStd = nn.FromSlice(1, dt, m), nn.FromSlice(1, dt, s)
+	c.thMean, c.thStd = nn.FromSlice(1, dt, thM), nn.FromSlice(1, dt, thS)
 	xFeatures := dx
 	_, deepSets := cfg.Embedding.(DeepSetsEmbedding)
 	if !deepSets {
-		m, s := zscore(x)
-		c.xMean, c.xStd = nn.FromSlice(1, dx, m), nn.FromSlice(1, dx, s)
+		c.xMean, c.xStd = nn.FromSlice(1, dx, xM), nn.FromSlice(1, dx, xS)
 	}
 	if cfg.Embedding != nil {
 		xe := x
@@ -354,6 +366,13 @@ func (e *NRE) AppendSimulations(theta, x *mat.Dense, opts *AppendOptions) (int, 
 	return e.add("NRE", theta, x, opts)
 }
 
+// AppendSource makes src the estimator's training data instead of
+// simulations held in memory, with the rules of NLE.AppendSource, and Train
+// streams it in block mode.
+func (e *NRE) AppendSource(ctx context.Context, src Source) (int, error) {
+	return e.addSource(ctx, "NRE", src)
+}
+
 // Train fits the classifier to all simulations appended so far with the
 // configured loss and sbi's training loop (flows.Fit: Adam, batch 200,
 // learning rate 5e-4, 10% validation, early stopping after 20 epochs
@@ -365,12 +384,29 @@ func (e *NRE) AppendSimulations(theta, x *mat.Dense, opts *AppendOptions) (int, 
 // of the batch, from a stream seeded by rng; the validation loss uses the
 // same kind of draws, so it is itself a noisy estimate, as in sbi.
 //
+// Block mode (a Source, or TrainSettings.Blocks) is as NLE.Train's, with
+// the classifier's z-scoring from the streamed statistics of the training
+// blocks; it needs a classifier without a DeepSetsEmbedding. The
+// contrasting θ still come from the other rows of the batch: distinct rows
+// of the one or two shuffling windows the batch is cut from (two at most
+// when BatchSize is at most a window's rows; see flows.DefaultWindowBlocks).
+// Each θ_j is a draw from the prior independent of x_i (j ≠ i), so (θ_j,
+// x_i) is a draw from the product of the marginals, as in row mode. This
+// assumes, as row mode does, that the rows are independent simulations
+// (true of a simulation file, whatever its chunks); only the mixing of the
+// batches changes.
+//
 // Errors are those of NLE.Train.
 func (e *NRE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings) (*TrainResult, error) {
 	s, err := e.check("NRE", rng, settings)
 	if err != nil {
 		return nil, err
 	}
+	ctx, stream, err := e.startBlocks(ctx, "NRE", &s)
+	if err != nil {
+		return nil, err
+	}
+	defer stream.stop()
 	if err := setParts("NRE", &s, false); err != nil {
 		return nil, err
 	}
@@ -382,26 +418,51 @@ func (e *NRE) Train(ctx context.Context, rng *rand.Rand, settings *TrainSettings
 	}
 	dt := e.prior.Dim()
 	s1, s2 := rng.Uint64(), rng.Uint64()
+	res := &TrainResult{Round: e.trains, Loss: e.cfg.Loss, NumSimulations: e.n, NumInvalid: e.invalid(), Stream: stream.stats}
 	if e.clf == nil {
-		train, _ := splitIndices(e.n, s.ValidationFraction, s1, s2)
-		th := gatherDense(e.theta, dt, train)
-		xs := gatherDense(e.x, e.xDim, train)
-		c, err := newClassifier(e.cfg, th, xs, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
-		if err != nil {
-			return nil, fmt.Errorf("sbi: NRE.Train: building the classifier: %w", err)
+		var (
+			c        *classifier
+			warnings []string
+		)
+		if s.Blocks != nil {
+			if _, deepSets := e.cfg.Embedding.(DeepSetsEmbedding); deepSets {
+				return nil, fmt.Errorf("sbi: NRE.Train: block mode needs a classifier without a DeepSetsEmbedding: %w", ErrInput)
+			}
+			init, err := e.blockStats(ctx, "NRE", &s, s1, s2, stream)
+			if err != nil {
+				return nil, err
+			}
+			c, err = newClassifierStats(e.cfg, init.thM, init.thS, init.xM, init.xS, init.sample, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
+			if err != nil {
+				return nil, fmt.Errorf("sbi: NRE.Train: building the classifier: %w", err)
+			}
+			warnings = init.warnings
+		} else {
+			train, _ := splitIndices(e.n, s.ValidationFraction, s1, s2)
+			th := gatherDense(e.theta, dt, train)
+			xs := gatherDense(e.x, e.xDim, train)
+			c, err = newClassifier(e.cfg, th, xs, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
+			if err != nil {
+				return nil, fmt.Errorf("sbi: NRE.Train: building the classifier: %w", err)
+			}
+			warnings = append(zscoreWarnings("θ", e.theta, dt, train), zscoreWarnings("x", e.x, e.xDim, train)...)
 		}
-		e.clf = c
-		e.warnings = append(zscoreWarnings("θ", e.theta, dt, train), zscoreWarnings("x", e.x, e.xDim, train)...)
+		e.clf, e.warnings = c, warnings
 	}
-	res := &TrainResult{Round: e.trains, Loss: e.cfg.Loss, NumSimulations: e.n, NumInvalid: e.invalid()}
 	res.Warnings = e.Warnings()
 	src := rand.NewPCG(rng.Uint64(), rng.Uint64())
-	loss := e.loss(s.NumAtoms, rand.New(src))
+	loss := e.loss(s.NumAtoms, rand.New(src), e.rowsFunc(stream))
 	s.Checkpoint = checkpointWith(s.Checkpoint, src)
 	fr, err := flows.Fit(ctx, e.clf.params(), e.n, loss, rand.New(rand.NewPCG(s1, s2)), &s.Settings)
 	e.trains++
 	if fr != nil {
 		res.TrainResult = *fr
+	}
+	if rerr := stream.finish("NRE", res); rerr != nil {
+		if fr == nil {
+			return nil, rerr
+		}
+		return res, rerr
 	}
 	if err != nil {
 		return fitErr("NRE", res, fr, err)
@@ -493,13 +554,12 @@ func (l *nreLoss) draw(b, a int) {
 }
 
 // loss returns the configured loss as a flows.LossFunc.
-func (e *NRE) loss(numAtoms int, rng *rand.Rand) flows.LossFunc {
+func (e *NRE) loss(numAtoms int, rng *rand.Rand, rows func(tp *nn.Tape, idx []int) (th, xs *nn.Tensor)) flows.LossFunc {
 	l := &nreLoss{e: e, atoms: numAtoms, rng: rng}
-	dt, cfg := e.prior.Dim(), e.cfg
+	cfg := e.cfg
 	return func(tp *nn.Tape, idx []int) *nn.Tensor {
 		b := len(idx)
-		th := copyRowsInto(tp, e.theta, dt, idx)
-		xs := copyRowsInto(tp, e.x, e.xDim, idx)
+		th, xs := rows(tp, idx)
 		if b < 2 {
 			// No other row to contrast with: a zero loss that still
 			// depends on the parameters (as NPE's atomic loss does).

@@ -131,6 +131,9 @@ type blockData struct {
 	theta, x []float64 // in memory
 	dt, dx   int
 	starts   []int // starts[b] is block b's first row
+	// onBlock, if non-nil, sees the rows of every block the statistics
+	// pass reads.
+	onBlock func(theta, x []float64)
 }
 
 func newBlockData(src Source, theta, x []float64, dt, dx int, blocks []int) *blockData {
@@ -184,6 +187,9 @@ func (d *blockData) blockStats(ctx context.Context, train []int) (thM, thS, xM, 
 		}
 		mt.Add(bt, d.dt)
 		mx.Add(bx, d.dx)
+		if d.onBlock != nil {
+			d.onBlock(bt, bx)
+		}
 	}
 	thM, thS = mt.MeanStd()
 	xM, xS = mx.MeanStd()
@@ -252,4 +258,286 @@ func (e *NPE) streamLoss(c *blockCache) flows.LossFunc {
 		c.gather(idx, th.Data, xs.Data)
 		return tp.Neg(tp.Mean(f.LogProb(tp, th, xs)))
 	}
+}
+
+// addSource makes src the training data of an NLE or NRE (see
+// NLE.AppendSource); who names the caller in errors.
+func (s *simStore) addSource(ctx context.Context, who string, src Source) (int, error) {
+	if src == nil {
+		return 0, fmt.Errorf("sbi: %s.AppendSource: nil source: %w", who, ErrInput)
+	}
+	if len(s.rounds) > 0 {
+		return 0, fmt.Errorf("sbi: %s.AppendSource: the estimator already has %d rounds of simulations: %w", who, len(s.rounds), ErrInput)
+	}
+	blocks, n, err := checkSource(ctx, src, s.prior)
+	if err != nil {
+		return 0, err
+	}
+	_, dx := src.Dims()
+	dropped := 0
+	if d, ok := src.(interface{ Dropped() int }); ok {
+		dropped = d.Dropped()
+	}
+	s.src, s.srcBlocks, s.n, s.xDim = src, blocks, n, dx
+	s.rounds = append(s.rounds, RoundInfo{Proposal: fromPrior.String(), Simulations: n + dropped, Dropped: dropped})
+	return dropped, nil
+}
+
+// streamRun is the block input of one Train call of an NLE or NRE in block
+// mode: the cache of a Source (nil for data in memory) and its report.
+type streamRun struct {
+	cache  *blockCache
+	stats  *StreamStats
+	cancel context.CancelCauseFunc
+}
+
+// startBlocks sets ts.Blocks to the source's blocks when the estimator
+// trains on a Source, and then opens the block cache and returns the
+// context that a read error cancels. Without a Source it returns ctx and an
+// empty run.
+func (s *simStore) startBlocks(ctx context.Context, who string, ts *TrainSettings) (context.Context, *streamRun, error) {
+	r := &streamRun{}
+	if s.src == nil {
+		return ctx, r, nil
+	}
+	if ts.Blocks != nil {
+		return ctx, nil, fmt.Errorf("sbi: %s.Train: Settings.Blocks with a Source (whose blocks are used): %w", who, ErrInput)
+	}
+	ts.Blocks = s.srcBlocks
+	w := ts.WindowBlocks
+	if w == 0 {
+		w = flows.DefaultWindowBlocks(ts.Blocks)
+	}
+	ctx, r.cancel = context.WithCancelCause(ctx)
+	r.cache = newBlockCache(s.src, ts.Blocks, 2*w, r.cancel)
+	r.stats = &StreamStats{Blocks: len(ts.Blocks), CacheBlocks: r.cache.cap}
+	return ctx, r, nil
+}
+
+// stop releases the run's context.
+func (r *streamRun) stop() {
+	if r != nil && r.cancel != nil {
+		r.cancel(nil)
+	}
+}
+
+// finish records the cache's counts in res and returns the cache's read
+// error, if any, wrapped for who.
+func (r *streamRun) finish(who string, res *TrainResult) error {
+	if r.cache == nil {
+		return nil
+	}
+	r.stats.BlockReads += r.cache.reads
+	r.stats.MaxResidentRows = r.cache.maxResident
+	res.Stream = r.stats
+	if r.cache.err != nil {
+		return fmt.Errorf("sbi: %s.Train: %w", who, r.cache.err)
+	}
+	return nil
+}
+
+// rowsFunc returns a function that copies the rows idx of θ and x into new
+// tensors of tp: from memory, or through the cache of r when it has one.
+func (s *simStore) rowsFunc(r *streamRun) func(tp *nn.Tape, idx []int) (th, xs *nn.Tensor) {
+	dt, dx := s.prior.Dim(), s.xDim
+	if r == nil || r.cache == nil {
+		return func(tp *nn.Tape, idx []int) (*nn.Tensor, *nn.Tensor) {
+			return copyRowsInto(tp, s.theta, dt, idx), copyRowsInto(tp, s.x, dx, idx)
+		}
+	}
+	c := r.cache
+	return func(tp *nn.Tape, idx []int) (*nn.Tensor, *nn.Tensor) {
+		th, xs := tp.New(len(idx), dt), tp.New(len(idx), dx)
+		c.gather(idx, th.Data, xs.Data)
+		return th, xs
+	}
+}
+
+// blockInit is what an NLE or NRE builds its network from in block mode.
+type blockInit struct {
+	thM, thS, xM, xS []float64  // z-scoring statistics of the training blocks
+	sampleTh, sample *mat.Dense // the rows of the first training block with rows (θ, x)
+	warnings         []string
+}
+
+// blockStats is the statistics pass of block mode for an NLE or NRE: the
+// training blocks of the split flows.Fit draws from rand.New(rand.NewPCG(s1,
+// s2)), their exact z-scoring statistics and a sample as NPE.Train's, and
+// the data warnings of NLE.Warnings over their rows. Constant columns are
+// found from the streamed mean and std; near-constant ones by a
+// Boyer–Moore majority vote in the same pass (a value filling a fraction f
+// > ½ of the rows is the vote's winner with a final count of at least
+// (2f-1)·n), followed, only when some column's count reaches (2·0.99-1)·n,
+// by a second pass counting the winners exactly. The block reads of a
+// Source are added to r's report.
+func (s *simStore) blockStats(ctx context.Context, who string, ts *TrainSettings, s1, s2 uint64, r *streamRun) (*blockInit, error) {
+	if err := checkBlockSettings(ts.Blocks, s.n, ts.ValidationFraction); err != nil {
+		return nil, err
+	}
+	dt := s.prior.Dim()
+	train, _ := flows.SplitBlocks(len(ts.Blocks), ts.ValidationFraction, rand.New(rand.NewPCG(s1, s2)))
+	bd := newBlockData(s.src, s.theta, s.x, dt, s.xDim, ts.Blocks)
+	var scTh, scX colScan
+	bd.onBlock = func(th, xs []float64) {
+		scTh.add(th, dt)
+		scX.add(xs, s.xDim)
+	}
+	thM, thS, xM, xS, sth, sx, reads, err := bd.blockStats(ctx, train)
+	if r.stats != nil {
+		r.stats.BlockReads += reads
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sth == nil {
+		return nil, fmt.Errorf("sbi: %s.Train: the training blocks hold no rows: %w", who, ErrInvalidData)
+	}
+	if scTh.needCount() || scX.needCount() {
+		bd.onBlock = func(th, xs []float64) {
+			scTh.count(th)
+			scX.count(xs)
+		}
+		_, _, _, _, _, _, reads, err := bd.blockStats(ctx, train)
+		if r.stats != nil {
+			r.stats.BlockReads += reads
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	w := append(scTh.warnings("θ"), scX.warnings("x")...)
+	return &blockInit{thM: thM, thS: thS, xM: xM, xS: xS, sampleTh: sth, sample: sx, warnings: w}, nil
+}
+
+// colScan accumulates, one block of rows at a time, the per-column
+// statistics of the data warnings (see simStore.blockStats): the mean and
+// sum of squared deviations (blocks merged as in flows.Moments), a
+// Boyer–Moore majority vote, and, in a second pass, the exact count of the
+// vote's winner.
+type colScan struct {
+	cols, n  int
+	mean, m2 []float64
+	cand     []float64
+	votes    []int
+	counted  bool
+	counts   []int
+	bm, bs   []float64 // scratch
+}
+
+func (c *colScan) add(data []float64, cols int) {
+	if c.mean == nil {
+		c.cols = cols
+		c.mean, c.m2, c.cand, c.votes = make([]float64, cols), make([]float64, cols), make([]float64, cols), make([]int, cols)
+		c.bm, c.bs = make([]float64, cols), make([]float64, cols)
+	}
+	k := len(data) / cols
+	if k == 0 {
+		return
+	}
+	clear(c.bm)
+	clear(c.bs)
+	for i := range k {
+		for j, v := range data[i*cols : (i+1)*cols] {
+			c.bm[j] += v
+			switch {
+			case c.votes[j] == 0:
+				c.cand[j], c.votes[j] = v, 1
+			case v == c.cand[j]:
+				c.votes[j]++
+			default:
+				c.votes[j]--
+			}
+		}
+	}
+	for j := range c.bm {
+		c.bm[j] /= float64(k)
+	}
+	for i := range k {
+		for j, v := range data[i*cols : (i+1)*cols] {
+			d := v - c.bm[j]
+			c.bs[j] += d * d
+		}
+	}
+	na, nb := float64(c.n), float64(k)
+	nt := na + nb
+	for j := range c.mean {
+		delta := c.bm[j] - c.mean[j]
+		c.mean[j] += delta * nb / nt
+		c.m2[j] += c.bs[j] + delta*delta*na*nb/nt
+	}
+	c.n += k
+}
+
+// std returns the unbiased std of column j (NaN for fewer than 2 rows).
+func (c *colScan) std(j int) float64 {
+	if c.n < 2 {
+		return math.NaN()
+	}
+	return math.Sqrt(c.m2[j] / float64(c.n-1))
+}
+
+// candidate reports whether column j is not constant and its vote could
+// come from a near-constant value. The 1 absorbs the rounding of
+// (2f-1)·n.
+func (c *colScan) candidate(j int) bool {
+	if _, constant := flows.FloorStd(c.mean[j], c.std(j), c.n); constant {
+		return false
+	}
+	return float64(c.votes[j]) >= (2*nearConstantFrac-1)*float64(c.n)-1
+}
+
+// needCount reports whether a second pass must count some column's winner.
+func (c *colScan) needCount() bool {
+	for j := range c.cols {
+		if c.candidate(j) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *colScan) count(data []float64) {
+	if c.counts == nil {
+		c.counts, c.counted = make([]int, c.cols), true
+	}
+	for i := 0; i+c.cols <= len(data); i += c.cols {
+		for j, v := range data[i : i+c.cols] {
+			if v == c.cand[j] {
+				c.counts[j]++
+			}
+		}
+	}
+}
+
+func (c *colScan) warnings(what string) []string {
+	var w []string
+	for j := range c.cols {
+		sd := c.std(j)
+		if msg, constant := constantWarning(what, j, c.n, c.mean[j], sd); constant {
+			w = append(w, msg)
+			continue
+		}
+		if c.counted && c.candidate(j) {
+			if msg, ok := nearConstantWarning(what, j, c.n, sd, c.counts[j]); ok {
+				w = append(w, msg)
+			}
+		}
+	}
+	return w
+}
+
+// presetEstimator reports whether est is one of the presets flows.MAF and
+// flows.NSF (values or non-nil pointers), whose network depends on the
+// data only through its z-scoring (see flows.Flow.Restandardize), as block
+// mode needs.
+func presetEstimator(est Estimator) bool {
+	switch m := est.(type) {
+	case flows.MAF, flows.NSF:
+		return true
+	case *flows.MAF:
+		return m != nil
+	case *flows.NSF:
+		return m != nil
+	}
+	return false
 }
