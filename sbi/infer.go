@@ -8,7 +8,6 @@ import (
 
 	"github.com/gosbi/gosbi/dist"
 	"github.com/gosbi/gosbi/simulators"
-	"gonum.org/v1/gonum/mat"
 )
 
 // InferSettings tunes Infer. The zero value (and a nil *InferSettings) means
@@ -43,6 +42,42 @@ type InferSettings struct {
 	// OnRound, if non-nil, is called after every round; a non-nil error
 	// stops Infer, which returns it wrapped.
 	OnRound func(RoundResult) error
+	// WrapSimulations, if non-nil, wraps the draw of each round's θ from
+	// its proposal and their simulation: Infer calls it with the round
+	// (from 0) and run, which does that work with Infer's rng, and goes on
+	// with what it returns (see RoundSimulations for resuming). An error
+	// stops Infer, which returns it wrapped.
+	WrapSimulations func(round int, run func() (*RoundSimulations, error)) (*RoundSimulations, error)
+	// TrainRound, if non-nil, returns the training settings of each round
+	// (from 0), used instead of Train: for example Train with a checkpoint
+	// file per round (flows.CheckpointSettings).
+	TrainRound func(round int) *TrainSettings
+}
+
+// RoundSimulations is what the draw of one round's θ from its proposal and
+// their simulation produce, as passed through the WrapSimulations hook of
+// InferSettings and PotentialInferSettings.
+//
+// The hook lets a caller keep every round durable and resume an
+// interrupted run: it saves run's result with the state of the random
+// source behind Infer's rng before and after run (rand.PCG implements
+// encoding.BinaryMarshaler), and when called again for a round whose saved
+// state before matches the current one, it returns the saved result
+// instead of calling run and moves the source to the saved state after.
+// With the training of every round checkpointed (TrainRound and
+// flows.CheckpointSettings), the resumed run then ends with bit for bit
+// the estimator of an uninterrupted one. The proposal of a later round (the
+// previous round's posterior, or its restriction for TSNPE) is built
+// before the hook is called, so a returned result is appended as coming
+// from it.
+type RoundSimulations struct {
+	// Result is the simulation run (θ, x and the report).
+	Result *simulators.Result
+	// ProposalTime and ProposalAcceptance are those of RoundResult: the
+	// time spent drawing θ from the proposal and the acceptance rate (zero
+	// and 1 for the prior).
+	ProposalTime       time.Duration
+	ProposalAcceptance float64
 }
 
 // RoundResult reports one round of Infer.
@@ -123,22 +158,43 @@ func Infer(ctx context.Context, sim simulators.Simulator, prior dist.Distributio
 	for r := range s.Rounds {
 		rr := RoundResult{Round: r, Proposal: fromPrior.String(), ProposalAcceptance: 1}
 		var (
-			sres *simulators.Result
 			opts *AppendOptions
+			run  func() (*RoundSimulations, error)
 		)
 		if r == 0 {
-			sres, err = simulators.Simulate(ctx, sim, prior, n, rng, s.Simulate)
+			run = func() (*RoundSimulations, error) {
+				sres, err := simulators.Simulate(ctx, sim, prior, n, rng, s.Simulate)
+				if err != nil {
+					return nil, fmt.Errorf("simulating: %w", err)
+				}
+				return &RoundSimulations{Result: sres, ProposalAcceptance: 1}, nil
+			}
 		} else {
-			var theta *mat.Dense
-			theta, opts, err = proposalRound(ctx, npe, &s, n, rng, &rr)
+			proposal, err := roundProposal(ctx, npe, &s, rng)
 			if err != nil {
 				return finish(fmt.Errorf("sbi: Infer: round %d: %w", r, err))
 			}
-			sres, err = simulators.SimulateAt(ctx, sim, theta, rng, s.Simulate)
+			opts = &AppendOptions{Proposal: proposal, ExcludeInvalid: s.ExcludeInvalid}
+			rr.Proposal = kindOf(proposal, npe.prior).String()
+			run = func() (*RoundSimulations, error) {
+				t0 := time.Now()
+				sr, err := proposal.SampleN(ctx, n, rng)
+				if err != nil {
+					return nil, err
+				}
+				rs := &RoundSimulations{ProposalTime: time.Since(t0), ProposalAcceptance: sr.AcceptanceRate}
+				if rs.Result, err = simulators.SimulateAt(ctx, sim, sr.Samples, rng, s.Simulate); err != nil {
+					return nil, fmt.Errorf("simulating: %w", err)
+				}
+				return rs, nil
+			}
 		}
+		rs, err := wrapRound(r, run, s.WrapSimulations)
 		if err != nil {
-			return finish(fmt.Errorf("sbi: Infer: round %d: simulating: %w", r, err))
+			return finish(fmt.Errorf("sbi: Infer: round %d: %w", r, err))
 		}
+		sres := rs.Result
+		rr.ProposalTime, rr.ProposalAcceptance = rs.ProposalTime, rs.ProposalAcceptance
 		rr.Simulation = sres.Report
 		if sres.Data == nil || sres.Data.Len() == 0 {
 			return finish(fmt.Errorf("sbi: Infer: round %d: no simulation finished: %w", r, ErrInvalidData))
@@ -152,8 +208,8 @@ func Infer(ctx context.Context, sim simulators.Simulator, prior dist.Distributio
 		// training. (gc's liveness analysis already treats sres as dead
 		// from here; the explicit release keeps it so if code after this
 		// point comes to mention it.)
-		sres, opts = nil, nil
-		rr.Train, err = npe.Train(ctx, rng, s.Train)
+		sres, rs, opts = nil, nil, nil
+		rr.Train, err = npe.Train(ctx, rng, roundTrain(r, s.Train, s.TrainRound))
 		if err != nil {
 			return finish(fmt.Errorf("sbi: Infer: round %d: %w", r, err))
 		}
@@ -196,35 +252,58 @@ func same(a, b dist.Distribution) (eq bool) {
 	return a == b
 }
 
-// proposalRound draws the θ of a round after the first from the posterior
-// at the observation or its restriction, recording the proposal in rr.
-func proposalRound(ctx context.Context, npe *NPE, s *InferSettings, n int, rng *rand.Rand, rr *RoundResult) (*mat.Dense, *AppendOptions, error) {
+// roundSampler is a proposal of Infer: the posterior at the observation or
+// its restriction (TSNPE).
+type roundSampler interface {
+	dist.Distribution
+	SampleN(ctx context.Context, n int, rng *rand.Rand) (*SampleResult, error)
+}
+
+// roundProposal builds the proposal of a round after the first: the
+// posterior of the estimator at the observation, or its restriction.
+func roundProposal(ctx context.Context, npe *NPE, s *InferSettings, rng *rand.Rand) (roundSampler, error) {
 	post, err := npe.Posterior(s.Posterior)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cond, err := post.At(s.Observation)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	t0 := time.Now()
-	var (
-		proposal dist.Distribution = cond
-		sr       *SampleResult
-	)
-	if s.Truncate {
-		rp, err := NewRestrictedPrior(ctx, cond, rng, s.Restricted)
-		if err != nil {
-			return nil, nil, err
-		}
-		proposal = rp
-		if sr, err = rp.SampleN(ctx, n, rng); err != nil {
-			return nil, nil, err
-		}
-	} else if sr, err = cond.SampleN(ctx, n, rng); err != nil {
-		return nil, nil, err
+	if !s.Truncate {
+		return cond, nil
 	}
-	rr.ProposalTime, rr.ProposalAcceptance = time.Since(t0), sr.AcceptanceRate
-	rr.Proposal = kindOf(proposal, npe.prior).String()
-	return sr.Samples, &AppendOptions{Proposal: proposal, ExcludeInvalid: s.ExcludeInvalid}, nil
+	return NewRestrictedPrior(ctx, cond, rng, s.Restricted)
+}
+
+// wrapRound runs the round's draw and simulation run through the hook wrap
+// (if not nil) and checks what it returns.
+func wrapRound(round int, run func() (*RoundSimulations, error), wrap func(int, func() (*RoundSimulations, error)) (*RoundSimulations, error)) (*RoundSimulations, error) {
+	if wrap == nil {
+		return run()
+	}
+	var runErr error
+	rs, err := wrap(round, func() (*RoundSimulations, error) {
+		rs, err := run()
+		runErr = err
+		return rs, err
+	})
+	switch {
+	case err != nil && err == runErr:
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("WrapSimulations: %w", err)
+	}
+	if rs == nil || rs.Result == nil {
+		return nil, fmt.Errorf("WrapSimulations returned no simulations: %w", ErrInput)
+	}
+	return rs, nil
+}
+
+// roundTrain returns the training settings of a round.
+func roundTrain(round int, train *TrainSettings, perRound func(int) *TrainSettings) *TrainSettings {
+	if perRound != nil {
+		return perRound(round)
+	}
+	return train
 }

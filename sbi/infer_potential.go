@@ -52,6 +52,13 @@ type PotentialInferSettings struct {
 	// released when it returns and must not be modified: copy what you keep.
 	// A non-nil error stops the run, which returns it wrapped.
 	OnSimulations func(round int, theta, x *mat.Dense) error
+	// WrapSimulations and TrainRound are the hooks of InferSettings: the
+	// first wraps each round's draw of θ (by MCMC from the previous
+	// round's posterior after the first round) and their simulation, the
+	// second gives each round's training settings in place of Train (see
+	// RoundSimulations).
+	WrapSimulations func(round int, run func() (*RoundSimulations, error)) (*RoundSimulations, error)
+	TrainRound      func(round int) *TrainSettings
 }
 
 // potentialEstimator is what NLE and NRE share.
@@ -139,32 +146,42 @@ func inferPotential(ctx context.Context, who string, sim simulators.Simulator, p
 	for r := range s.Rounds {
 		rr := RoundResult{Round: r, Proposal: fromPrior.String(), ProposalAcceptance: 1}
 		var (
-			sres *simulators.Result
 			kind = fromPrior
+			run  func() (*RoundSimulations, error)
 		)
 		if r == 0 {
-			sres, err = simulators.Simulate(ctx, sim, prior, n, rng, s.Simulate)
+			run = func() (*RoundSimulations, error) {
+				sres, err := simulators.Simulate(ctx, sim, prior, n, rng, s.Simulate)
+				if err != nil {
+					return nil, fmt.Errorf("simulating: %w", err)
+				}
+				return &RoundSimulations{Result: sres, ProposalAcceptance: 1}, nil
+			}
 		} else {
 			post, err := est.Posterior(s.MCMC)
 			if err != nil {
 				return finish(fmt.Errorf("sbi: %s: round %d: %w", who, r, err))
 			}
-			t0 := time.Now()
-			mr, err := post.Sample(ctx, s.Observation, n, rng)
-			if err != nil {
-				return finish(fmt.Errorf("sbi: %s: round %d: sampling the proposal: %w", who, r, err))
-			}
-			rr.ProposalTime, rr.ProposalAcceptance = time.Since(t0), mr.AcceptanceRate
-			rr.Proposal = fromPosterior.String()
-			kind = fromPosterior
-			sres, err = simulators.SimulateAt(ctx, sim, mr.Samples, rng, s.Simulate)
-			if err != nil {
-				return finish(fmt.Errorf("sbi: %s: round %d: simulating: %w", who, r, err))
+			rr.Proposal, kind = fromPosterior.String(), fromPosterior
+			run = func() (*RoundSimulations, error) {
+				t0 := time.Now()
+				mr, err := post.Sample(ctx, s.Observation, n, rng)
+				if err != nil {
+					return nil, fmt.Errorf("sampling the proposal: %w", err)
+				}
+				rs := &RoundSimulations{ProposalTime: time.Since(t0), ProposalAcceptance: mr.AcceptanceRate}
+				if rs.Result, err = simulators.SimulateAt(ctx, sim, mr.Samples, rng, s.Simulate); err != nil {
+					return nil, fmt.Errorf("simulating: %w", err)
+				}
+				return rs, nil
 			}
 		}
+		rs, err := wrapRound(r, run, s.WrapSimulations)
 		if err != nil {
-			return finish(fmt.Errorf("sbi: %s: round %d: simulating: %w", who, r, err))
+			return finish(fmt.Errorf("sbi: %s: round %d: %w", who, r, err))
 		}
+		sres := rs.Result
+		rr.ProposalTime, rr.ProposalAcceptance = rs.ProposalTime, rs.ProposalAcceptance
 		rr.Simulation = sres.Report
 		if sres.Data == nil || sres.Data.Len() == 0 {
 			return finish(fmt.Errorf("sbi: %s: round %d: no simulation finished: %w", who, r, ErrInvalidData))
@@ -183,8 +200,8 @@ func inferPotential(ctx context.Context, who string, sim simulators.Simulator, p
 		}
 		// The estimator holds its own copy: release the simulation result
 		// before training (see Infer).
-		sres = nil
-		rr.Train, err = est.Train(ctx, rng, s.Train)
+		sres, rs = nil, nil
+		rr.Train, err = est.Train(ctx, rng, roundTrain(r, s.Train, s.TrainRound))
 		if err != nil {
 			return finish(fmt.Errorf("sbi: %s: round %d: %w", who, r, err))
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -24,24 +23,38 @@ import (
 )
 
 // infer -checkpoint DIR keeps in DIR everything needed to resume an
-// interrupted run of a single-round method (npe, nle, nre):
+// interrupted run, of every method (npe, nle, nre and their sequential
+// versions snpe, snle, snre with any number of rounds):
 //
 //	run.json              the arguments that identify the run (task, method,
-//	                      sampler, estimator, budget, seed, epochs,
+//	                      sampler, estimator, budget, rounds, seed, epochs,
 //	                      observation); a rerun with other arguments is refused
-//	simulations-0.gosbi   the round's simulations (θ and x, failed rows
-//	                      included) with the state of the run's random
-//	                      generator before and after simulating, in nn's
-//	                      parameter-file framing (CRC-32C)
-//	train-0.ckpt          the training checkpoint of flows.Fit (written every
-//	                      epoch, on interrupt, and marked complete at the end)
+//	simulations-R.gosbi   round R's simulations (θ and x, failed rows
+//	                      included, with the simulation report and the time
+//	                      and acceptance rate of drawing θ from the round's
+//	                      proposal) and the state of the run's random
+//	                      generator before and after drawing and simulating
+//	                      them, in nn's parameter-file framing (CRC-32C);
+//	                      written when the round's simulations are done
+//	train-R.ckpt          the training checkpoint of round R (flows.Fit's:
+//	                      written every epoch, on interrupt, and marked
+//	                      complete at the end); the complete one holds the
+//	                      estimator that draws round R+1's proposal
+//	warm-start-npe.ckpt   with -sampler vi -vi-warm-start npe: the training
+//	                      checkpoint of the warm start's NPE
 //
-// Rerunning the same command loads the simulations instead of simulating,
-// resumes training from its checkpoint (or skips it when complete) and
-// redoes the sampling, so its outputs are those of an uninterrupted run:
-// posterior_samples.csv and the posterior file are byte-identical, and so
-// are they to a run without -checkpoint. Only whole stages are saved: an
-// interrupted simulation run is simulated again from the start.
+// The run is sbi.Infer (or InferNLE, InferNRE) with the hooks
+// WrapSimulations and TrainRound. Rerunning the same command replays the
+// rounds: a round whose simulations are saved, for the same generator state
+// before, is loaded instead of drawing its proposal and simulating, and the
+// generator is moved to the saved state after; training resumes from the
+// round's checkpoint (or returns at once when complete). Every random draw
+// of a replayed round, and so of the rounds after it and of the sampling,
+// is then the same as in an uninterrupted run: posterior_samples.csv and
+// the posterior file are byte-identical to an uninterrupted run's, and to
+// a run's without -checkpoint. Only whole stages are saved: a round
+// interrupted while drawing its proposal or simulating draws and simulates
+// again from the start, and sampling is redone.
 
 // ckptRun is the identity of a checkpointed run, stored in run.json.
 type ckptRun struct {
@@ -102,24 +115,26 @@ func (c *ckpt) trainPath(round int) string {
 	return filepath.Join(c.dir, fmt.Sprintf("train-%d.ckpt", round))
 }
 
-// simulate runs the simulations of round 0 from the prior, as
-// simulators.Simulate called with the run's generator, or loads them from
-// an earlier run and moves the generator to where the simulation left it.
-func (c *ckpt) simulate(ctx context.Context, p pipeline, n int, rng *rand.Rand, settings *simulators.Settings) (*simulators.Result, error) {
+// wrapSimulations is the WrapSimulations hook of sbi.InferSettings and
+// PotentialInferSettings: it loads round's simulations if they were saved
+// by this run with the generator in its current state, and moves the
+// generator to where they left it; otherwise it draws and simulates them
+// with run and saves them.
+func (c *ckpt) wrapSimulations(round int, run func() (*sbi.RoundSimulations, error)) (*sbi.RoundSimulations, error) {
 	before, err := c.src.MarshalBinary()
 	if err != nil {
 		return nil, err
 	}
-	path := c.simPath(0)
-	if res, after, err := readSimulations(path, before); err == nil {
+	path := c.simPath(round)
+	if rs, after, err := readSimulations(path, before); err == nil {
 		if err := c.src.UnmarshalBinary(after); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 		}
-		return res, nil
+		return rs, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	res, err := simulators.Simulate(ctx, p.sim, p.prior, n, rng, settings)
+	rs, err := run()
 	if err != nil {
 		return nil, err
 	}
@@ -127,30 +142,40 @@ func (c *ckpt) simulate(ctx context.Context, p pipeline, n int, rng *rand.Rand, 
 	if err != nil {
 		return nil, err
 	}
-	if err := writeSimulations(path, res, before, after); err != nil {
-		return nil, fmt.Errorf("saving the simulations: %w", err)
+	if err := writeSimulations(path, rs, before, after); err != nil {
+		return nil, fmt.Errorf("saving the simulations of round %d: %w", round, err)
 	}
-	return res, nil
+	return rs, nil
 }
 
-// simMeta is the metadata of a simulations file.
+// simMeta is the metadata of a simulations file. ProposalAcceptance is
+// absent (nil, meaning 1) in files of round 0 written before sequential
+// checkpoints existed.
 type simMeta struct {
-	Before, After []byte
-	Report        simulators.Report
+	Before, After      []byte
+	Report             simulators.Report
+	ProposalTimeNS     int64    `json:",omitempty"`
+	ProposalAcceptance *float64 `json:",omitempty"`
 }
 
-func writeSimulations(path string, res *simulators.Result, before, after []byte) error {
+func writeSimulations(path string, rs *sbi.RoundSimulations, before, after []byte) error {
+	res := rs.Result
 	rep := res.Report
 	rep.Errors = nil
-	m, err := json.Marshal(simMeta{Before: before, After: after, Report: rep})
+	acc := rs.ProposalAcceptance
+	m, err := json.Marshal(simMeta{Before: before, After: after, Report: rep, ProposalTimeNS: int64(rs.ProposalTime), ProposalAcceptance: &acc})
 	if err != nil {
 		return err
+	}
+	var theta, x *mat.Dense
+	if res.Data != nil {
+		theta, x = res.Data.Theta, res.Data.X
 	}
 	var ts []*nn.Tensor
 	for _, t := range []struct {
 		name string
 		m    *mat.Dense
-	}{{"theta", res.Data.Theta}, {"x", res.Data.X}} {
+	}{{"theta", theta}, {"x", x}} {
 		r, cols := 0, 0
 		var data []float64
 		if t.m != nil {
@@ -170,7 +195,7 @@ func writeSimulations(path string, res *simulators.Result, before, after []byte)
 // readSimulations reads a simulations file written when the generator was
 // in state before; it returns an error wrapping fs.ErrNotExist if there is
 // none.
-func readSimulations(path string, before []byte) (*simulators.Result, []byte, error) {
+func readSimulations(path string, before []byte) (*sbi.RoundSimulations, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -193,7 +218,11 @@ func readSimulations(path string, before []byte) (*simulators.Result, []byte, er
 		res.Data.Theta = mat.NewDense(ts[0].Rows, ts[0].Cols, ts[0].Data)
 		res.Data.X = mat.NewDense(ts[1].Rows, ts[1].Cols, ts[1].Data)
 	}
-	return res, m.After, nil
+	rs := &sbi.RoundSimulations{Result: res, ProposalTime: time.Duration(m.ProposalTimeNS), ProposalAcceptance: 1}
+	if m.ProposalAcceptance != nil {
+		rs.ProposalAcceptance = *m.ProposalAcceptance
+	}
+	return rs, m.After, nil
 }
 
 // trainSettings returns train with the round's training checkpoint.
@@ -203,86 +232,16 @@ func (c *ckpt) trainSettings(train *sbi.TrainSettings, round int) *sbi.TrainSett
 	return &s
 }
 
-// inferNPE is sbi.Infer for one round with the checkpoints of c.
-func (c *ckpt) inferNPE(ctx context.Context, p pipeline, n int, rng *rand.Rand, s *sbi.InferSettings) (*sbi.DirectPosterior, *sbi.InferResult, error) {
-	start := time.Now()
-	npe, err := sbi.NewNPE(p.prior, s.Config)
-	if err != nil {
-		return nil, nil, err
-	}
-	res := &sbi.InferResult{}
-	rr := sbi.RoundResult{Proposal: "prior", ProposalAcceptance: 1}
-	sres, err := c.simulate(ctx, p, n, rng, s.Simulate)
-	if err != nil {
-		return nil, res, fmt.Errorf("simulating: %w", err)
-	}
-	rr.Simulation = sres.Report
-	if sres.Data == nil || sres.Data.Len() == 0 {
-		return nil, res, fmt.Errorf("no simulation finished: %w", sbi.ErrInvalidData)
-	}
-	if rr.Dropped, err = npe.AppendSimulations(sres.Data.Theta, sres.Data.X, nil); err != nil {
-		return nil, res, err
-	}
-	if rr.Train, err = npe.Train(ctx, rng, c.trainSettings(s.Train, 0)); err != nil {
-		return nil, res, err
-	}
-	res.Rounds = append(res.Rounds, rr)
-	if s.OnRound != nil {
-		if err := s.OnRound(rr); err != nil {
-			return nil, res, err
-		}
-	}
-	post, err := npe.Posterior(s.Posterior)
-	res.Runtime = time.Since(start)
-	return post, res, err
+// trainRound returns the TrainRound hook of sbi's settings: train with
+// each round's training checkpoint.
+func (c *ckpt) trainRound(train *sbi.TrainSettings) func(int) *sbi.TrainSettings {
+	return func(round int) *sbi.TrainSettings { return c.trainSettings(train, round) }
 }
 
-// inferPotential is sbi.InferNLE or InferNRE for one round with the
-// checkpoints of c.
-func (c *ckpt) inferPotential(ctx context.Context, p pipeline, n int, rng *rand.Rand, s *sbi.PotentialInferSettings, ratio bool) (*sbi.MCMCPosterior, *sbi.InferResult, error) {
-	start := time.Now()
-	type estimator interface {
-		AppendSimulations(theta, x *mat.Dense, opts *sbi.AppendOptions) (int, error)
-		Train(ctx context.Context, rng *rand.Rand, settings *sbi.TrainSettings) (*sbi.TrainResult, error)
-		Posterior(settings *sbi.MCMCSettings) (*sbi.MCMCPosterior, error)
-	}
-	var (
-		est estimator
-		err error
-	)
-	if ratio {
-		est, err = sbi.NewNRE(p.prior, s.NRE)
-	} else {
-		est, err = sbi.NewNLE(p.prior, s.NLE)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	res := &sbi.InferResult{}
-	rr := sbi.RoundResult{Proposal: "prior", ProposalAcceptance: 1}
-	sres, err := c.simulate(ctx, p, n, rng, s.Simulate)
-	if err != nil {
-		return nil, res, fmt.Errorf("simulating: %w", err)
-	}
-	rr.Simulation = sres.Report
-	if sres.Data == nil || sres.Data.Len() == 0 {
-		return nil, res, fmt.Errorf("no simulation finished: %w", sbi.ErrInvalidData)
-	}
-	if rr.Dropped, err = est.AppendSimulations(sres.Data.Theta, sres.Data.X, nil); err != nil {
-		return nil, res, err
-	}
-	if rr.Train, err = est.Train(ctx, rng, c.trainSettings(s.Train, 0)); err != nil {
-		return nil, res, err
-	}
-	res.Rounds = append(res.Rounds, rr)
-	if s.OnRound != nil {
-		if err := s.OnRound(rr); err != nil {
-			return nil, res, err
-		}
-	}
-	post, err := est.Posterior(s.MCMC)
-	res.Runtime = time.Since(start)
-	return post, res, err
+// warmStartCheckpoint returns the training checkpoint of the NPE of
+// -vi-warm-start npe.
+func (c *ckpt) warmStartCheckpoint() *flows.CheckpointSettings {
+	return &flows.CheckpointSettings{Path: filepath.Join(c.dir, "warm-start-npe.ckpt"), Tag: c.tag + " warm start"}
 }
 
 // writeAtomic writes path through write: a temporary file in the same

@@ -42,7 +42,7 @@ type pipeline struct {
 	truth       []float64 // optional true parameters for the plot
 	reference   *mat.Dense
 	checkpoint  string     // folder of the resumable state, "" for none (see checkpoint.go)
-	trainData   *trainData // simulations to train on instead of simulating (npe only), or nil
+	trainData   *trainData // simulations to train on instead of simulating (npe, nle, nre), or nil
 	vi          *viOptions // the options of sampler "vi" (nil: defaults)
 }
 
@@ -89,6 +89,7 @@ type summary struct {
 	VIResampleESS          *float64  `json:"vi_resample_ess,omitempty"`
 	Warnings               []string  `json:"warnings,omitempty"`
 	PosteriorFile          string    `json:"posterior_file,omitempty"`
+	VIPosteriorFile        string    `json:"vi_posterior_file,omitempty"` // sampler "vi": q (see sample_vi.go)
 	SimulationSeconds      float64   `json:"simulation_seconds"`
 	TrainingSeconds        float64   `json:"training_seconds"`
 	SamplingSeconds        float64   `json:"sampling_seconds"`
@@ -181,9 +182,10 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 		if p.trainData != nil {
 			s.TrainData = p.trainData.path
 			post, res, err = inferFromFile(ctx, p.trainData, p, rng, settings, ck)
-		} else if ck != nil {
-			post, res, err = ck.inferNPE(ctx, p, perRound, rng, settings)
 		} else {
+			if ck != nil {
+				settings.WrapSimulations, settings.TrainRound = ck.wrapSimulations, ck.trainRound(train)
+			}
 			post, res, err = sbi.Infer(ctx, p.sim, p.prior, perRound, rng, settings)
 		}
 		if err != nil {
@@ -224,16 +226,20 @@ func runPipeline(ctx context.Context, e env, p pipeline) (*summary, error) {
 		}
 		var warm *warmStart
 		if p.sampler == "vi" && p.vi != nil && p.vi.warmStart == "npe" {
-			warm = newWarmStart(e, p.prior, est, p.maxEpochs, src)
+			warm = newWarmStart(e, p.prior, est, p.maxEpochs, src, ck)
 			settings.OnSimulations = warm.onSimulations(ctx)
 		}
 		infer := sbi.InferNLE
 		if strings.HasSuffix(p.method, "nre") {
 			infer = sbi.InferNRE
 		}
-		var post *sbi.MCMCPosterior
 		if ck != nil {
-			post, res, err = ck.inferPotential(ctx, p, perRound, rng, settings, strings.HasSuffix(p.method, "nre"))
+			settings.WrapSimulations, settings.TrainRound = ck.wrapSimulations, ck.trainRound(train)
+		}
+		var post *sbi.MCMCPosterior
+		if p.trainData != nil {
+			s.TrainData = p.trainData.path
+			post, res, err = inferPotentialFromFile(ctx, p.trainData, p, rng, settings, ck, strings.HasSuffix(p.method, "nre"), warm)
 		} else {
 			post, res, err = infer(ctx, p.sim, p.prior, perRound, rng, settings)
 		}
@@ -437,15 +443,15 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	data := fs.String("data", "", "sbibm data folder (needed by slcp_distractors only)")
 	maxEpochs := fs.Int("max-epochs", 0, "cap on training epochs per round (0: until early stopping)")
 	viFlags := addVIFlags(fs)
-	checkpoint := fs.String("checkpoint", "", "folder for the resumable state of the run (npe, nle, nre): rerun the same command to resume after an interrupt")
-	trainFile := fs.String("train-data", "", "complete simulation file of the task (from 'gosbi simulate' or 'gosbi merge') to train on\ninstead of simulating; streamed from disk in blocks (npe only)")
+	checkpoint := fs.String("checkpoint", "", "folder for the resumable state of the run (every method and round): rerun the same command to resume after an interrupt")
+	trainFile := fs.String("train-data", "", "complete simulation file of the task (from 'gosbi simulate' or 'gosbi merge') to train on\ninstead of simulating; streamed from disk in blocks (npe, nle, nre)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *trainFile != "" {
 		switch {
-		case *method != "npe":
-			return usagef("-train-data with -method %s: only npe trains on a simulation file", *method)
+		case *method != "npe" && *method != "nle" && *method != "nre":
+			return usagef("-train-data with -method %s: only the single-round npe, nle and nre train on a simulation file", *method)
 		case visited(fs)["simulations"]:
 			return usagef("-train-data and -simulations: the budget is the file's number of simulations")
 		}
@@ -502,10 +508,7 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	if *estimator != "maf" && *estimator != "nsf" {
 		return usagef("unknown estimator %q (want maf or nsf)", *estimator)
 	}
-	if *checkpoint != "" && *rounds > 1 {
-		return usagef("-checkpoint with -rounds %d: checkpoints support single-round methods only (npe, nle, nre)", *rounds)
-	}
-	viOpts, err := viFlags.options(fs, *sampler, *nsamples, *checkpoint)
+	viOpts, err := viFlags.options(fs, *sampler, *nsamples)
 	if err != nil {
 		return err
 	}
@@ -547,6 +550,9 @@ func runInfer(ctx context.Context, e env, args []string) error {
 	files := "posterior_samples.csv,pairplot.png,summary.json"
 	if s.PosteriorFile != "" {
 		files += "," + s.PosteriorFile
+	}
+	if s.VIPosteriorFile != "" {
+		files += "," + s.VIPosteriorFile
 	}
 	fmt.Fprintf(e.stdout, "wrote %s/{%s}\n", *out, files)
 	return nil
@@ -609,8 +615,13 @@ func runSample(ctx context.Context, e env, args []string) error {
 		for _, w := range mr.Warnings {
 			fmt.Fprintf(e.stderr, "warning: %s\n", w)
 		}
+	} else if vp, _, verr := sbi.LoadVIFile(*postFile); verr == nil {
+		// A variational posterior (-sampler vi): draw from its q directly.
+		if samples, td, detail, verr = sampleVIFile(e.stderr, vp, *obs, *nsamples, rng); verr != nil {
+			return verr
+		}
 	} else {
-		return usageError{err}
+		return usageError{posteriorFileError(*postFile, err, merr, verr)}
 	}
 	names := make([]string, td)
 	for i := range names {

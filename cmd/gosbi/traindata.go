@@ -14,11 +14,14 @@ import (
 )
 
 // infer -train-data FILE trains on a complete simulation file written by
-// `gosbi simulate` or `gosbi merge` instead of simulating. The file is
-// streamed (sbi.NPE.AppendSource): training runs in flows.Fit's block mode,
-// one block per chunk of the file with its failed and invalid simulations
-// left out, and only a cache of two shuffling windows of blocks is in
-// memory.
+// `gosbi simulate` or `gosbi merge` instead of simulating, for the
+// single-round methods npe, nle and nre (any -sampler). The file is
+// streamed (sbi.NPE.AppendSource, NLE.AppendSource, NRE.AppendSource):
+// training runs in flows.Fit's block mode, one block per chunk of the file
+// with its failed and invalid simulations left out (counted in
+// summary.json), and only a cache of two shuffling windows of blocks is in
+// memory. With -sampler vi -vi-warm-start npe the warm start's NPE streams
+// the same file.
 
 // trainData is an opened training file.
 type trainData struct {
@@ -83,13 +86,7 @@ func inferFromFile(ctx context.Context, d *trainData, p pipeline, rng *rand.Rand
 	if rr.Dropped, err = npe.AppendSource(ctx, d.src); err != nil {
 		return nil, res, fmt.Errorf("-train-data %s: %w", d.path, err)
 	}
-	train := s.Train
-	if ck != nil {
-		train = ck.trainSettings(train, 0)
-		c := *train.Checkpoint
-		c.Tag += ":" + d.tag
-		train.Checkpoint = &c
-	}
+	train := d.trainSettings(s.Train, ck)
 	if rr.Train, err = npe.Train(ctx, rng, train); err != nil {
 		return nil, res, err
 	}
@@ -102,4 +99,102 @@ func inferFromFile(ctx context.Context, d *trainData, p pipeline, rng *rand.Rand
 	post, err := npe.Posterior(s.Posterior)
 	res.Runtime = time.Since(start)
 	return post, res, err
+}
+
+// trainSettings returns train with the training checkpoint of ck (none
+// when ck is nil), tagged with the file's run.
+func (d *trainData) trainSettings(train *sbi.TrainSettings, ck *ckpt) *sbi.TrainSettings {
+	if ck == nil {
+		return train
+	}
+	train = ck.trainSettings(train, 0)
+	c := *train.Checkpoint
+	c.Tag += ":" + d.tag
+	train.Checkpoint = &c
+	return train
+}
+
+// inferPotentialFromFile is sbi.InferNLE (or InferNRE when ratio is set)
+// for one round whose simulations come from the file d, as inferFromFile.
+// A warm start (nil for none) trains its NPE on the same file, with the
+// run's generator in the state the estimator's training starts from, as
+// when it trains on simulations.
+func inferPotentialFromFile(ctx context.Context, d *trainData, p pipeline, rng *rand.Rand, s *sbi.PotentialInferSettings, ck *ckpt, ratio bool, warm *warmStart) (*sbi.MCMCPosterior, *sbi.InferResult, error) {
+	start := time.Now()
+	type estimator interface {
+		AppendSource(ctx context.Context, src sbi.Source) (int, error)
+		Train(ctx context.Context, rng *rand.Rand, settings *sbi.TrainSettings) (*sbi.TrainResult, error)
+		Posterior(settings *sbi.MCMCSettings) (*sbi.MCMCPosterior, error)
+	}
+	var (
+		est estimator
+		err error
+	)
+	if ratio {
+		est, err = sbi.NewNRE(p.prior, s.NRE)
+	} else {
+		est, err = sbi.NewNLE(p.prior, s.NLE)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &sbi.InferResult{}
+	rr := sbi.RoundResult{Proposal: "prior", ProposalAcceptance: 1, Simulation: d.src.Report()}
+	if rr.Dropped, err = est.AppendSource(ctx, d.src); err != nil {
+		return nil, res, fmt.Errorf("-train-data %s: %w", d.path, err)
+	}
+	if warm != nil {
+		if err := warm.trainOnSource(ctx, d.src, d.tag); err != nil {
+			return nil, res, fmt.Errorf("-train-data %s: %w", d.path, err)
+		}
+	}
+	if rr.Train, err = est.Train(ctx, rng, d.trainSettings(s.Train, ck)); err != nil {
+		return nil, res, err
+	}
+	res.Rounds = append(res.Rounds, rr)
+	if s.OnRound != nil {
+		if err := s.OnRound(rr); err != nil {
+			return nil, res, err
+		}
+	}
+	post, err := est.Posterior(s.MCMC)
+	res.Runtime = time.Since(start)
+	return post, res, err
+}
+
+// trainOnSource trains the warm start's NPE on src, as onSimulations does
+// on the first round's simulations: from a copy of the run's generator,
+// which it does not advance. tag is added to its checkpoint's tag.
+func (w *warmStart) trainOnSource(ctx context.Context, src sbi.Source, tag string) error {
+	state, err := w.src.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	var pcg rand.PCG
+	if err := pcg.UnmarshalBinary(state); err != nil {
+		return err
+	}
+	npe, err := sbi.NewNPE(w.prior, &sbi.NPEConfig{Estimator: w.est})
+	if err != nil {
+		return err
+	}
+	if _, err := npe.AppendSource(ctx, src); err != nil {
+		return fmt.Errorf("warm start: %w", err)
+	}
+	train := w.train
+	if train.Checkpoint != nil {
+		t, c := *train, *train.Checkpoint
+		c.Tag += ":" + tag
+		t.Checkpoint = &c
+		train = &t
+	}
+	if w.res, err = npe.Train(ctx, rand.New(&pcg), train); err != nil {
+		return fmt.Errorf("warm start: %w", err)
+	}
+	if w.bar != nil {
+		w.bar.finish(w.res.Epochs, fmt.Sprintf("epochs in %.1fs, best validation loss %.4f at epoch %d",
+			w.res.Runtime.Seconds(), w.res.BestValLoss, w.res.BestEpoch))
+	}
+	w.post, err = npe.Posterior(nil)
+	return err
 }

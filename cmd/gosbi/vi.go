@@ -60,7 +60,7 @@ type viOptions struct {
 
 // options validates the flags against the sampler and the other flags and
 // returns the options, nil when the sampler is not vi.
-func (f *viFlags) options(fs *flag.FlagSet, sampler string, numSamples int, checkpoint string) (*viOptions, error) {
+func (f *viFlags) options(fs *flag.FlagSet, sampler string, numSamples int) (*viOptions, error) {
 	set := visited(fs)
 	if sampler != "vi" {
 		for _, name := range []string{"vi-objective", "vi-family", "vi-resample", "vi-prior-start", "vi-warm-start", "vi-max-iterations"} {
@@ -92,8 +92,6 @@ func (f *viFlags) options(fs *flag.FlagSet, sampler string, numSamples int, chec
 		return nil, usagef("unknown -vi-warm-start %q (want npe)", o.warmStart)
 	case o.warmStart != "" && o.priorStart:
 		return nil, usagef("-vi-warm-start and -vi-prior-start: a prior start ignores the warm start")
-	case o.warmStart != "" && checkpoint != "":
-		return nil, usagef("-vi-warm-start with -checkpoint: warm starts are not checkpointed")
 	}
 	return o, nil
 }
@@ -123,7 +121,9 @@ func (o *viOptions) settings(onIteration func(vi.IterStats) error) *sbi.VISettin
 // round's simulations: the NPE is the one 'gosbi infer -method npe' trains
 // with the same seed, budget and flags, and the likelihood or ratio
 // estimator, trained from the run's stream, is the same as without a warm
-// start.
+// start. With -checkpoint (ck not nil), its training is checkpointed in the
+// folder like the run's (warm-start-npe.ckpt), so that an interrupted run
+// resumes it or, once complete, skips it.
 type warmStart struct {
 	prior dist.Distribution
 	est   sbi.Estimator
@@ -134,7 +134,7 @@ type warmStart struct {
 	res   *sbi.TrainResult
 }
 
-func newWarmStart(e env, prior dist.Distribution, est sbi.Estimator, maxEpochs int, src *rand.PCG) *warmStart {
+func newWarmStart(e env, prior dist.Distribution, est sbi.Estimator, maxEpochs int, src *rand.PCG, ck *ckpt) *warmStart {
 	w := &warmStart{prior: prior, est: est, src: src}
 	w.train = &sbi.TrainSettings{Settings: flows.Settings{MaxEpochs: maxEpochs, OnEpoch: func(es flows.EpochStats) error {
 		if w.bar == nil {
@@ -143,6 +143,9 @@ func newWarmStart(e env, prior dist.Distribution, est sbi.Estimator, maxEpochs i
 		w.bar.update(es.Epoch, fmt.Sprintf("epoch %d val loss %.4f best %.4f (epoch %d)", es.Epoch, es.ValLoss, es.BestValLoss, es.BestEpoch))
 		return nil
 	}}}
+	if ck != nil {
+		w.train.Checkpoint = ck.warmStartCheckpoint()
+	}
 	return w
 }
 
@@ -236,6 +239,9 @@ func sampleVI(ctx context.Context, e env, p pipeline, post *sbi.MCMCPosterior, x
 		bar.finish(r.Iterations, fmt.Sprintf("iterations in %.1fs (converged: %v), k-hat %.2f", r.Runtime.Seconds(), r.Converged, r.Khat))
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := saveVIPosterior(p.out, vp, post, s); err != nil {
 		return nil, err
 	}
 	r := vp.Result()

@@ -54,7 +54,7 @@ func TestVIFlagsToSettings(t *testing.T) {
 			if err := parse(fs, tt.args); err != nil {
 				t.Fatal(err)
 			}
-			o, err := f.options(fs, "vi", 100, "")
+			o, err := f.options(fs, "vi", 100)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -255,7 +255,6 @@ func TestInferVIUsageErrors(t *testing.T) {
 		{"negative iterations", []string{"-method", "nle", "-sampler", "vi", "-vi-max-iterations", "-3"}, "-vi-max-iterations -3"},
 		{"unknown warm start", []string{"-method", "nle", "-sampler", "vi", "-vi-warm-start", "nre"}, "unknown -vi-warm-start"},
 		{"warm and prior start", []string{"-method", "nle", "-sampler", "vi", "-vi-warm-start", "npe", "-vi-prior-start"}, "-vi-prior-start"},
-		{"warm start with checkpoint", []string{"-method", "nle", "-sampler", "vi", "-vi-warm-start", "npe", "-checkpoint", filepath.Join(dir, "ck")}, "-checkpoint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,7 +329,7 @@ func TestVILine(t *testing.T) {
 // TestWarmStartNeedsNPE checks that sampleVI refuses a warm start whose NPE
 // was never trained (no first round reached OnSimulations).
 func TestWarmStartNeedsNPE(t *testing.T) {
-	w := newWarmStart(env{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}, nil, nil, 1, nil)
+	w := newWarmStart(env{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}, nil, nil, 1, nil, nil)
 	p := pipeline{vi: defaultVIOptions(), samples: 10}
 	p.vi.warmStart = "npe"
 	_, err := sampleVI(t.Context(), env{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}, p, nil, nil, w, nil, &summary{})
