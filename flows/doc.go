@@ -85,6 +85,19 @@
 // takes one for the base noise, drawn row by row. The same seeds give
 // bit-identical flows, training runs and samples.
 //
+// # Long runs
+//
+// Settings.Checkpoint makes Fit (hence Train and every estimator of package
+// sbi) save its whole state atomically every few epochs and when
+// interrupted, and resume from it bit for bit (see CheckpointSettings).
+// Settings.Blocks trains on rows grouped in blocks (the chunks of a
+// simulation file), validating on whole blocks and shuffling blocks, then
+// rows within windows of blocks, so a loss backed by a disk cache needs
+// only the current window in memory (see DefaultWindowBlocks for the exact
+// order). Settings.Parts splits every batch into fixed parts computed on
+// several goroutines; the result depends on the number of parts, never on
+// the number of CPUs (see DefaultParts).
+//
 // # Performance
 //
 // A training step records every op on an nn.Tape whose arena is reused, so

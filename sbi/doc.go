@@ -79,11 +79,25 @@
 // Unlike NPE, NLE and NRE treat simulations with NaN or ±Inf values as an
 // error in every round unless AppendOptions.ExcludeInvalid opts in.
 //
+// # Training from disk and resuming
+//
+// NPE, NLE and NRE can train from a Source (AppendSource): blocks of
+// simulations read on demand, such as a simulation file of package
+// simulators (simulators.NewStoreSource), with z-scoring computed exactly
+// in one streaming pass and at most two windows of blocks in memory; the
+// same blocks in memory give the same result bit for bit. Every Train
+// accepts flows' checkpoint settings, and the WrapSimulations and
+// TrainRound hooks of InferSettings and PotentialInferSettings let a
+// caller persist each round and replay it on resume (as `gosbi infer
+// -checkpoint` does).
+//
 // # Files
 //
 // Save writes a posterior (prior description, z-scoring, embedding, flow,
 // settings) in one versioned, checksummed file; Load reads it back so that
-// the same seed gives identical samples and log-probabilities. A corrupt,
+// the same seed gives identical samples and log-probabilities. SaveMCMC and
+// SaveVI do the same for MCMC posteriors of a potential and for VI
+// posteriors (the fitted q, optionally with its potential). A corrupt,
 // truncated or foreign file returns an error wrapping ErrFormat, a file of
 // another format version ErrVersion.
 //
