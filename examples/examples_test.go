@@ -119,6 +119,21 @@ func examples(t *testing.T) []example {
 			stdout: twoMoonsOut,
 			bad:    []string{"-estimator", "nope"},
 		},
+		{
+			name: "largescale",
+			args: []string{"-simulations", "1000", "-shards", "3", "-window", "2", "-epochs", "3", "-samples", "300"},
+			pngs: []string{"largescale_posterior.png"},
+			others: []string{"simulations.gsim", "npe.ckpt",
+				"shards/shard-0.gsim", "shards/shard-1.gsim", "shards/shard-2.gsim"},
+			stdout: []string{`shard 2 of 3: 3 chunks, 0 on disk before, simulated 300 \(`,
+				`merged 10 chunks from 3 shard files .* complete: true`,
+				`spot check: chunk 5 simulated again in this process equals the merged file bit for bit`,
+				`training data: 1000 simulations, \d+ valid, \d+ dropped`,
+				`training: 3 epochs .* at most [1-4]\d\d rows in memory`,
+				`peak rows in memory [1-4]\d\d of \d+ \(cache of 4 blocks\)`,
+				`SLURM_ARRAY_TASK_ID`},
+			bad: []string{"-shards", "0"},
+		},
 	}
 }
 
