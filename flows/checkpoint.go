@@ -10,10 +10,10 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/gosbi/gosbi/internal/atomicfile"
 	"github.com/gosbi/gosbi/nn"
 )
 
@@ -399,62 +399,9 @@ func loadCheckpoint(path string) (*checkpoint, error) {
 	return c, nil
 }
 
-// createTemp creates the temporary file of an atomic write; a variable so
-// that tests can inject failures.
-var createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
-
-// tempFile is what writeFileAtomic needs of an *os.File.
-type tempFile interface {
-	io.Writer
-	Name() string
-	Sync() error
-	Close() error
-}
-
-// writeFileAtomic writes path through write: to a temporary file in the
-// same folder, synced, then renamed over path, and the folder synced. On
-// any error the temporary file is removed and path is untouched.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := createTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if c, ok := f.(interface{ Chmod(fs.FileMode) error }); ok {
-		if err = c.Chmod(0o644); err != nil {
-			return err
-		}
-	}
-	bw := bufio.NewWriterSize(f, 1<<16)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	// Make the rename durable. Some systems cannot sync a folder; the file
-	// itself is already safe then.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+// writeFileAtomic writes path through write atomically (see
+// atomicfile.Write), readable by everyone; a variable so that tests can
+// inject failures.
+var writeFileAtomic = func(path string, write func(io.Writer) error) error {
+	return atomicfile.Write(path, 0o644, write)
 }

@@ -272,69 +272,38 @@ func flip(b []byte, i int) []byte {
 	return c
 }
 
-// failingFile fails its writes after limit bytes.
-type failingFile struct {
-	*os.File
+// failingWriter fails its writes after limit bytes.
+type failingWriter struct {
+	w     io.Writer
 	limit int
 }
 
 var errInjected = errors.New("injected write failure")
 
-func (f *failingFile) Write(p []byte) (int, error) {
+func (f *failingWriter) Write(p []byte) (int, error) {
 	if len(p) > f.limit {
-		n, _ := f.File.Write(p[:f.limit])
+		n, _ := f.w.Write(p[:f.limit])
 		f.limit = 0
 		return n, errInjected
 	}
 	f.limit -= len(p)
-	return f.File.Write(p)
+	return f.w.Write(p)
 }
 
-// TestWriteFileAtomic checks that a failed write leaves the old file and no
-// temporary file, and that Fit reports a checkpoint it cannot write.
-// Not parallel: it replaces createTemp.
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "file")
-	if err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write([]byte("old")); return err }); err != nil {
-		t.Fatal(err)
-	}
-	orig := createTemp
-	defer func() { createTemp = orig }()
-	for _, limit := range []int{0, 1, 70000} {
-		createTemp = func(dir, pattern string) (tempFile, error) {
-			f, err := os.CreateTemp(dir, pattern)
-			if err != nil {
-				return nil, err
-			}
-			return &failingFile{File: f, limit: limit}, nil
-		}
-		big := bytes.Repeat([]byte("new"), 50000) // 150 kB: past the 64 kB buffer
-		err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(big); return err })
-		if !errors.Is(err, errInjected) {
-			t.Errorf("limit %d: got error %v, want the injected one", limit, err)
-		}
-		if b, _ := os.ReadFile(path); string(b) != "old" {
-			t.Errorf("limit %d: file holds %d bytes after a failed write, want the old 3", limit, len(b))
-		}
-		if es, _ := os.ReadDir(dir); len(es) != 1 {
-			t.Errorf("limit %d: %d files in the folder, want 1 (no temporary left)", limit, len(es))
-		}
-	}
-	// Fit fails with ErrCheckpoint when it cannot write, keeping the last
-	// good checkpoint.
-	createTemp = orig
-	ck := &CheckpointSettings{Path: filepath.Join(dir, "ck")}
+// TestCheckpointWriteFails checks that Fit fails with ErrCheckpoint when it
+// cannot write a checkpoint, keeping the last good one (the atomic write
+// itself is tested in internal/atomicfile). Not parallel: it replaces
+// writeFileAtomic.
+func TestCheckpointWriteFails(t *testing.T) {
+	orig := writeFileAtomic
+	defer func() { writeFileAtomic = orig }()
+	ck := &CheckpointSettings{Path: filepath.Join(t.TempDir(), "ck")}
 	fail := false
 	run := ckTrain(t, ck, ckSettings, func(e int, _ func()) {
 		if e == 2 {
 			fail = true
-			createTemp = func(dir, pattern string) (tempFile, error) {
-				f, err := os.CreateTemp(dir, pattern)
-				if err != nil {
-					return nil, err
-				}
-				return &failingFile{File: f, limit: 100}, nil
+			writeFileAtomic = func(path string, write func(io.Writer) error) error {
+				return orig(path, func(w io.Writer) error { return write(&failingWriter{w: w, limit: 100}) })
 			}
 		}
 	}, 0)
@@ -352,6 +321,9 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if c.st.Epochs != 1 {
 		t.Errorf("the checkpoint left has %d epochs, want 1 (the last good write)", c.st.Epochs)
+	}
+	if es, _ := os.ReadDir(filepath.Dir(ck.Path)); len(es) != 1 {
+		t.Errorf("%d files in the folder, want 1 (no temporary left)", len(es))
 	}
 }
 

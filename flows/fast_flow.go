@@ -201,37 +201,66 @@ func permuteRows(dst, src []float64, idx []int, r int) {
 	}
 }
 
-// lpJob is the chunk job of the fast LogProbBatch.
-type lpJob struct {
+// fastJob is what the chunk jobs of the fast path share: the call, and the
+// n rows of input with their contexts.
+type fastJob struct {
 	f       *Flow
 	fc      *fastCall
-	x, c    *mat.Dense
-	dst     []float64
+	c       *mat.Dense
 	n       int
 	ctxRows bool // one context per row (else none or folded into the biases)
 }
 
-func (j *lpJob) begin() *batchState     { return j.f.getState() }
-func (j *lpJob) end(st *batchState)     { j.f.putState(st) }
-func (j *sampleJob) begin() *batchState { return j.f.getState() }
-func (j *sampleJob) end(st *batchState) { j.f.putState(st) }
+// newFastJob starts a fast call over n rows with contexts c: nil, one row
+// (folded into the biases of the call) or one row per input row. The
+// caller returns the call with f.putCall(j.fc).
+func (f *Flow) newFastJob(p *fastPlan, c *mat.Dense, n int) fastJob {
+	oneCtx := c != nil && c.RawMatrix().Rows == 1
+	var bc *mat.Dense
+	if oneCtx {
+		bc = c
+	}
+	return fastJob{f: f, fc: f.getCall(p, bc), c: c, n: n, ctxRows: c != nil && !oneCtx}
+}
 
-func (j *lpJob) chunk(st *batchState, i int) {
+func (j *fastJob) begin() *batchState { return j.f.getState() }
+func (j *fastJob) end(st *batchState) { j.f.putState(st) }
+
+// chunks returns the number of chunks of the job.
+func (j *fastJob) chunks() int { return (j.n + fastRows - 1) / fastRows }
+
+// load prepares chunk i, rows [from, to): it sizes the goroutine's scratch
+// s for the chunk (which sets the row of ones of both states), writes the
+// chunk's ec embedded contexts into both (ec = 0 unless ctxRows), and rows
+// [from, to) of m transposed into the feature rows of s.a.
+func (j *fastJob) load(st *batchState, i int, m *mat.Dense) (s *fastScratch, from, to, ec int) {
 	p := j.fc.p
-	from := i * fastRows
-	to := min(j.n, from+fastRows)
-	r, d := to-from, p.d
-	ec := 0
+	from = i * fastRows
+	to = min(j.n, from+fastRows)
 	if j.ctxRows {
 		ec = p.e
 	}
-	s := st.fastScratch()
-	s.sizeFor(p, ec, r)
+	s = st.fastScratch()
+	s.sizeFor(p, ec, to-from)
 	if j.ctxRows {
 		j.f.loadContext(st, s, j.c, p.e, from, to)
 	}
+	loadRows(s.a[(ec+1)*(to-from):], m, from, to)
+	return s, from, to, ec
+}
+
+// lpJob is the chunk job of the fast LogProbBatch.
+type lpJob struct {
+	fastJob
+	x   *mat.Dense
+	dst []float64
+}
+
+func (j *lpJob) chunk(st *batchState, i int) {
+	p := j.fc.p
+	s, from, to, ec := j.load(st, i, j.x)
+	r, d := to-from, p.d
 	cur, oth := s.a, s.b
-	loadRows(cur[(ec+1)*r:], j.x, from, to)
 	prod, sum := s.ar.prod[:r], s.ar.sum[:r]
 	fill(prod, 1)
 	clear(sum)
@@ -277,29 +306,15 @@ func (j *lpJob) chunk(st *batchState, i int) {
 // sampleJob is the chunk job of the fast SampleBatch: the base noise is
 // already in the rows of dst, which receive the samples.
 type sampleJob struct {
-	f       *Flow
-	fc      *fastCall
-	dst, c  *mat.Dense
-	n       int
-	ctxRows bool
+	fastJob
+	dst *mat.Dense
 }
 
 func (j *sampleJob) chunk(st *batchState, i int) {
 	p := j.fc.p
-	from := i * fastRows
-	to := min(j.n, from+fastRows)
+	s, from, to, ec := j.load(st, i, j.dst)
 	r, d := to-from, p.d
-	ec := 0
-	if j.ctxRows {
-		ec = p.e
-	}
-	s := st.fastScratch()
-	s.sizeFor(p, ec, r)
-	if j.ctxRows {
-		j.f.loadContext(st, s, j.c, p.e, from, to)
-	}
 	cur, oth := s.a, s.b
-	loadRows(cur[(ec+1)*r:], j.dst, from, to)
 	ai := len(p.ars)
 	for si := len(p.stages) - 1; si >= 0; si-- {
 		sg := p.stages[si]
@@ -335,30 +350,19 @@ func (st *batchState) fastScratch() *fastScratch {
 
 // logProbFast is LogProbBatch's fast path (shapes already checked).
 func (f *Flow) logProbFast(p *fastPlan, dst []float64, x, c *mat.Dense) {
-	n := len(dst)
-	oneCtx := c != nil && c.RawMatrix().Rows == 1
-	var bc *mat.Dense
-	if oneCtx {
-		bc = c
-	}
-	fc := f.getCall(p, bc)
-	defer f.putCall(fc)
-	fc.lp = lpJob{f: f, fc: fc, x: x, c: c, dst: dst, n: n, ctxRows: c != nil && !oneCtx}
-	runChunks(&fc.lp, (n+fastRows-1)/fastRows)
+	j := f.newFastJob(p, c, len(dst))
+	defer f.putCall(j.fc)
+	j.fc.lp = lpJob{fastJob: j, x: x, dst: dst}
+	runChunks(&j.fc.lp, j.chunks())
 }
 
 // sampleFast is SampleBatch's fast path: dst holds the base noise.
 func (f *Flow) sampleFast(p *fastPlan, dst, c *mat.Dense) {
 	n, _ := dst.Dims()
-	oneCtx := c != nil && c.RawMatrix().Rows == 1
-	var bc *mat.Dense
-	if oneCtx {
-		bc = c
-	}
-	fc := f.getCall(p, bc)
-	defer f.putCall(fc)
-	fc.sj = sampleJob{f: f, fc: fc, dst: dst, c: c, n: n, ctxRows: c != nil && !oneCtx}
-	runChunks(&fc.sj, (n+fastRows-1)/fastRows)
+	j := f.newFastJob(p, c, n)
+	defer f.putCall(j.fc)
+	j.fc.sj = sampleJob{fastJob: j, dst: dst}
+	runChunks(&j.fc.sj, j.chunks())
 }
 
 // tapeJob is the chunk job of the tape path of both batch methods (chunks

@@ -267,7 +267,17 @@ func TestBatchMethodsDoNotAllocate(t *testing.T) {
 				f.SampleBatch(s, c, rng)
 			}
 			run()
-			if a := testing.AllocsPerRun(10, run); a > 0 {
+			a := testing.AllocsPerRun(10, run)
+			// With helpers, a machine loaded by other processes can
+			// deschedule a helper long enough for the free lists to
+			// grow once more (a new high-water mark of scratch in use):
+			// a transient, not a steady-state allocation. Take the best
+			// of three measurements; a real per-call allocation shows
+			// in all of them.
+			for try := 1; try < 3 && a > 0 && w > 1; try++ {
+				a = min(a, testing.AllocsPerRun(10, run))
+			}
+			if a > 0 {
 				t.Errorf("fast=%v, %d workers: %v allocations per run, want 0", f.fastPlanOf() != nil, w, a)
 			}
 			SetBatchWorkers(prev)

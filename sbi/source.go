@@ -59,24 +59,37 @@ type StreamStats struct {
 // support, ErrInvalidData for non-finite values, and the source's read
 // errors; the estimator is then unchanged. ctx is checked between blocks.
 func (e *NPE) AppendSource(ctx context.Context, src Source) (int, error) {
-	if src == nil {
-		return 0, fmt.Errorf("sbi: AppendSource: nil source: %w", ErrInput)
-	}
-	if len(e.rounds) > 0 {
-		return 0, fmt.Errorf("sbi: AppendSource: the estimator already has %d rounds of simulations: %w", len(e.rounds), ErrInput)
-	}
-	blocks, n, err := checkSource(ctx, src, e.prior)
+	blocks, n, round, err := openSource(ctx, "AppendSource", src, e.prior, len(e.rounds))
 	if err != nil {
 		return 0, err
 	}
-	_, dx := src.Dims()
+	_, e.xDim = src.Dims()
+	e.src, e.srcBlocks, e.n = src, blocks, n
+	e.rounds = append(e.rounds, round)
+	return round.Dropped, nil
+}
+
+// openSource checks src (see checkSource) as the training data of an
+// estimator that has rounds rounds of simulations so far (there must be
+// none); method names the caller in errors. It returns the block lengths,
+// the number of rows and the estimator's round of src, with the rows src
+// reports as dropped (its Dropped method, 0 without one).
+func openSource(ctx context.Context, method string, src Source, prior dist.Distribution, rounds int) (blocks []int, n int, round RoundInfo, err error) {
+	if src == nil {
+		return nil, 0, RoundInfo{}, fmt.Errorf("sbi: %s: nil source: %w", method, ErrInput)
+	}
+	if rounds > 0 {
+		return nil, 0, RoundInfo{}, fmt.Errorf("sbi: %s: the estimator already has %d rounds of simulations: %w", method, rounds, ErrInput)
+	}
+	blocks, n, err = checkSource(ctx, src, prior)
+	if err != nil {
+		return nil, 0, RoundInfo{}, err
+	}
 	dropped := 0
 	if d, ok := src.(interface{ Dropped() int }); ok {
 		dropped = d.Dropped()
 	}
-	e.src, e.srcBlocks, e.n, e.xDim = src, blocks, n, dx
-	e.rounds = append(e.rounds, RoundInfo{Proposal: fromPrior.String(), Simulations: n + dropped, Dropped: dropped})
-	return dropped, nil
+	return blocks, n, RoundInfo{Proposal: fromPrior.String(), Simulations: n + dropped, Dropped: dropped}, nil
 }
 
 // checkSource reads every block of src and checks it against prior; it
@@ -263,24 +276,14 @@ func (e *NPE) streamLoss(c *blockCache) flows.LossFunc {
 // addSource makes src the training data of an NLE or NRE (see
 // NLE.AppendSource); who names the caller in errors.
 func (s *simStore) addSource(ctx context.Context, who string, src Source) (int, error) {
-	if src == nil {
-		return 0, fmt.Errorf("sbi: %s.AppendSource: nil source: %w", who, ErrInput)
-	}
-	if len(s.rounds) > 0 {
-		return 0, fmt.Errorf("sbi: %s.AppendSource: the estimator already has %d rounds of simulations: %w", who, len(s.rounds), ErrInput)
-	}
-	blocks, n, err := checkSource(ctx, src, s.prior)
+	blocks, n, round, err := openSource(ctx, who+".AppendSource", src, s.prior, len(s.rounds))
 	if err != nil {
 		return 0, err
 	}
-	_, dx := src.Dims()
-	dropped := 0
-	if d, ok := src.(interface{ Dropped() int }); ok {
-		dropped = d.Dropped()
-	}
-	s.src, s.srcBlocks, s.n, s.xDim = src, blocks, n, dx
-	s.rounds = append(s.rounds, RoundInfo{Proposal: fromPrior.String(), Simulations: n + dropped, Dropped: dropped})
-	return dropped, nil
+	_, s.xDim = src.Dims()
+	s.src, s.srcBlocks, s.n = src, blocks, n
+	s.rounds = append(s.rounds, round)
+	return round.Dropped, nil
 }
 
 // streamRun is the block input of one Train call of an NLE or NRE in block

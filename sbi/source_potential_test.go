@@ -143,22 +143,7 @@ func TestPotentialStreamMatchesMemory(t *testing.T) {
 			if !slices.Equal(sres.Warnings, mres.Warnings) {
 				t.Errorf("streamed warnings %q, in memory %q", sres.Warnings, mres.Warnings)
 			}
-
-			// Residency: at most 2 windows of 4 blocks of at most 100 rows.
-			st := sres.Stream
-			if st == nil {
-				t.Fatal("no stream statistics")
-			}
-			maxLen := slices.Max(blocks)
-			if st.CacheBlocks != 8 || st.MaxResidentRows > 8*maxLen || st.MaxResidentRows < 4*maxLen/2 {
-				t.Errorf("cache of %d blocks held up to %d rows; want 8 blocks, at most %d rows", st.CacheBlocks, st.MaxResidentRows, 8*maxLen)
-			}
-			// The statistics pass reads the 18 training blocks (⌊0.9·20⌋),
-			// each epoch each block at most once (3 epochs of at most 20).
-			nb := len(blocks)
-			if st.Blocks != nb || st.BlockReads > 18+3*nb || st.BlockReads < 18+3*18 {
-				t.Errorf("got %d block reads of %d blocks, want between %d and %d", st.BlockReads, st.Blocks, 18+3*18, 18+3*nb)
-			}
+			checkStreamStats(t, sres.Stream, blocks)
 		})
 	}
 }

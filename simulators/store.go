@@ -11,11 +11,11 @@ import (
 	"iter"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/gosbi/gosbi/internal/atomicfile"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -727,8 +727,8 @@ func createStore(path string, h *StoreHeader) error {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("simulators: %w", err)
 	}
-	tmp, err := writeTemp(path, func(f *os.File) error {
-		_, err := f.Write(encodePreamble(h))
+	tmp, err := writeTemp(path, func(w io.Writer) error {
+		_, err := w.Write(encodePreamble(h))
 		return err
 	})
 	if err != nil {
@@ -745,44 +745,23 @@ func createStore(path string, h *StoreHeader) error {
 			return fmt.Errorf("simulators: %w", err)
 		}
 	}
-	return syncDir(path)
+	atomicfile.SyncDir(path)
+	return nil
 }
 
 // writeTemp writes a temporary file next to path with fill, fsyncs and
-// closes it, and returns its name. The file is readable by everyone
-// (0644), as files created with os.Create usually are.
-func writeTemp(path string, fill func(*os.File) error) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return "", fmt.Errorf("simulators: %w", err)
-	}
-	err = f.Chmod(0o644)
-	if err == nil {
-		err = fill(f)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
+// closes it, and returns its name (see atomicfile.WriteTemp). The file is
+// readable by everyone (0644), as files created with os.Create usually are.
+func writeTemp(path string, fill func(io.Writer) error) (string, error) {
+	tmp, err := atomicfile.WriteTemp(path, 0o644, fill)
+	var ce *atomicfile.CreateError
+	switch {
+	case errors.As(err, &ce):
+		return "", fmt.Errorf("simulators: %w", ce.Err)
+	case err != nil:
 		return "", fmt.Errorf("simulators: writing %s: %w", path, err)
 	}
-	return f.Name(), nil
-}
-
-// syncDir fsyncs the directory holding path, so that a rename or creation
-// survives a crash. Errors are ignored where directories cannot be synced.
-func syncDir(path string) error {
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	_ = d.Sync()
-	return nil
+	return tmp, nil
 }
 
 // load reads the header and records of the opened file, cutting off a
@@ -976,8 +955,8 @@ func canonicalHeader(h *StoreHeader) StoreHeader {
 // renames it over path.
 func writeCanonical(path string, h *StoreHeader, record func(c int) ([]byte, error)) error {
 	ch := canonicalHeader(h)
-	tmp, err := writeTemp(path, func(f *os.File) error {
-		bw := newBufWriter(f)
+	tmp, err := writeTemp(path, func(w io.Writer) error {
+		bw := newBufWriter(w)
 		bw.write(encodePreamble(&ch))
 		for c := range h.NumChunks() {
 			b, err := record(c)
@@ -999,7 +978,8 @@ func writeCanonical(path string, h *StoreHeader, record func(c int) ([]byte, err
 		os.Remove(tmp)
 		return fmt.Errorf("simulators: %w", err)
 	}
-	return syncDir(path)
+	atomicfile.SyncDir(path)
+	return nil
 }
 
 // bufWriter buffers writes and keeps the first error.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gosbi/gosbi/flows"
+	"github.com/gosbi/gosbi/internal/atomicfile"
 	"github.com/gosbi/gosbi/nn"
 	"github.com/gosbi/gosbi/sbi"
 	"github.com/gosbi/gosbi/simulators"
@@ -244,42 +245,8 @@ func (c *ckpt) warmStartCheckpoint() *flows.CheckpointSettings {
 	return &flows.CheckpointSettings{Path: filepath.Join(c.dir, "warm-start-npe.ckpt"), Tag: c.tag + " warm start"}
 }
 
-// writeAtomic writes path through write: a temporary file in the same
-// folder, synced and renamed over path, then the folder synced.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	bw := bufio.NewWriter(f)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+// writeAtomic writes path through write atomically, readable by everyone
+// (see atomicfile.Write).
+func writeAtomic(path string, write func(io.Writer) error) error {
+	return atomicfile.Write(path, 0o644, write)
 }

@@ -81,20 +81,9 @@ func inferFromFile(ctx context.Context, d *trainData, p pipeline, rng *rand.Rand
 	if err != nil {
 		return nil, nil, err
 	}
-	res := &sbi.InferResult{}
-	rr := sbi.RoundResult{Proposal: "prior", ProposalAcceptance: 1, Simulation: d.src.Report()}
-	if rr.Dropped, err = npe.AppendSource(ctx, d.src); err != nil {
-		return nil, res, fmt.Errorf("-train-data %s: %w", d.path, err)
-	}
-	train := d.trainSettings(s.Train, ck)
-	if rr.Train, err = npe.Train(ctx, rng, train); err != nil {
+	res, err := d.round(ctx, npe, rng, d.trainSettings(s.Train, ck), nil, s.OnRound)
+	if err != nil {
 		return nil, res, err
-	}
-	res.Rounds = append(res.Rounds, rr)
-	if s.OnRound != nil {
-		if err := s.OnRound(rr); err != nil {
-			return nil, res, err
-		}
 	}
 	post, err := npe.Posterior(s.Posterior)
 	res.Runtime = time.Since(start)
@@ -122,8 +111,7 @@ func (d *trainData) trainSettings(train *sbi.TrainSettings, ck *ckpt) *sbi.Train
 func inferPotentialFromFile(ctx context.Context, d *trainData, p pipeline, rng *rand.Rand, s *sbi.PotentialInferSettings, ck *ckpt, ratio bool, warm *warmStart) (*sbi.MCMCPosterior, *sbi.InferResult, error) {
 	start := time.Now()
 	type estimator interface {
-		AppendSource(ctx context.Context, src sbi.Source) (int, error)
-		Train(ctx context.Context, rng *rand.Rand, settings *sbi.TrainSettings) (*sbi.TrainResult, error)
+		fileEstimator
 		Posterior(settings *sbi.MCMCSettings) (*sbi.MCMCPosterior, error)
 	}
 	var (
@@ -138,49 +126,53 @@ func inferPotentialFromFile(ctx context.Context, d *trainData, p pipeline, rng *
 	if err != nil {
 		return nil, nil, err
 	}
-	res := &sbi.InferResult{}
-	rr := sbi.RoundResult{Proposal: "prior", ProposalAcceptance: 1, Simulation: d.src.Report()}
-	if rr.Dropped, err = est.AppendSource(ctx, d.src); err != nil {
-		return nil, res, fmt.Errorf("-train-data %s: %w", d.path, err)
-	}
-	if warm != nil {
-		if err := warm.trainOnSource(ctx, d.src, d.tag); err != nil {
-			return nil, res, fmt.Errorf("-train-data %s: %w", d.path, err)
-		}
-	}
-	if rr.Train, err = est.Train(ctx, rng, d.trainSettings(s.Train, ck)); err != nil {
+	res, err := d.round(ctx, est, rng, d.trainSettings(s.Train, ck), warm, s.OnRound)
+	if err != nil {
 		return nil, res, err
-	}
-	res.Rounds = append(res.Rounds, rr)
-	if s.OnRound != nil {
-		if err := s.OnRound(rr); err != nil {
-			return nil, res, err
-		}
 	}
 	post, err := est.Posterior(s.MCMC)
 	res.Runtime = time.Since(start)
 	return post, res, err
 }
 
+// fileEstimator is what the round of a run on a file needs of an estimator.
+type fileEstimator interface {
+	AppendSource(ctx context.Context, src sbi.Source) (int, error)
+	Train(ctx context.Context, rng *rand.Rand, settings *sbi.TrainSettings) (*sbi.TrainResult, error)
+}
+
+// round runs the one round of a run on the file d: est takes the file's
+// simulations and trains on them with train; before that a warm start
+// (nil for none) trains its NPE on them. onRound (nil for none) sees the
+// round's result.
+func (d *trainData) round(ctx context.Context, est fileEstimator, rng *rand.Rand, train *sbi.TrainSettings, warm *warmStart, onRound func(sbi.RoundResult) error) (*sbi.InferResult, error) {
+	res := &sbi.InferResult{}
+	rr := sbi.RoundResult{Proposal: "prior", ProposalAcceptance: 1, Simulation: d.src.Report()}
+	var err error
+	if rr.Dropped, err = est.AppendSource(ctx, d.src); err != nil {
+		return res, fmt.Errorf("-train-data %s: %w", d.path, err)
+	}
+	if warm != nil {
+		if err := warm.trainOnSource(ctx, d.src, d.tag); err != nil {
+			return res, fmt.Errorf("-train-data %s: %w", d.path, err)
+		}
+	}
+	if rr.Train, err = est.Train(ctx, rng, train); err != nil {
+		return res, err
+	}
+	res.Rounds = append(res.Rounds, rr)
+	if onRound != nil {
+		if err := onRound(rr); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
 // trainOnSource trains the warm start's NPE on src, as onSimulations does
 // on the first round's simulations: from a copy of the run's generator,
 // which it does not advance. tag is added to its checkpoint's tag.
 func (w *warmStart) trainOnSource(ctx context.Context, src sbi.Source, tag string) error {
-	state, err := w.src.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	var pcg rand.PCG
-	if err := pcg.UnmarshalBinary(state); err != nil {
-		return err
-	}
-	npe, err := sbi.NewNPE(w.prior, &sbi.NPEConfig{Estimator: w.est})
-	if err != nil {
-		return err
-	}
-	if _, err := npe.AppendSource(ctx, src); err != nil {
-		return fmt.Errorf("warm start: %w", err)
-	}
 	train := w.train
 	if train.Checkpoint != nil {
 		t, c := *train, *train.Checkpoint
@@ -188,13 +180,8 @@ func (w *warmStart) trainOnSource(ctx context.Context, src sbi.Source, tag strin
 		t.Checkpoint = &c
 		train = &t
 	}
-	if w.res, err = npe.Train(ctx, rand.New(&pcg), train); err != nil {
-		return fmt.Errorf("warm start: %w", err)
-	}
-	if w.bar != nil {
-		w.bar.finish(w.res.Epochs, fmt.Sprintf("epochs in %.1fs, best validation loss %.4f at epoch %d",
-			w.res.Runtime.Seconds(), w.res.BestValLoss, w.res.BestEpoch))
-	}
-	w.post, err = npe.Posterior(nil)
-	return err
+	return w.fit(ctx, train, func(npe *sbi.NPE) error {
+		_, err := npe.AppendSource(ctx, src)
+		return err
+	})
 }

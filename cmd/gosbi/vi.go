@@ -156,33 +156,43 @@ func (w *warmStart) onSimulations(ctx context.Context) func(int, *mat.Dense, *ma
 		if round != 0 {
 			return nil
 		}
-		state, err := w.src.MarshalBinary()
-		if err != nil {
+		return w.fit(ctx, w.train, func(npe *sbi.NPE) error {
+			// The estimator of the run has accepted these simulations, after
+			// dropping invalid ones if it was asked to: so does the NPE.
+			_, err := npe.AppendSimulations(theta, x, &sbi.AppendOptions{ExcludeInvalid: true})
 			return err
-		}
-		var src rand.PCG
-		if err := src.UnmarshalBinary(state); err != nil {
-			return err
-		}
-		npe, err := sbi.NewNPE(w.prior, &sbi.NPEConfig{Estimator: w.est})
-		if err != nil {
-			return err
-		}
-		// The estimator of the run has accepted these simulations, after
-		// dropping invalid ones if it was asked to: so does the NPE.
-		if _, err := npe.AppendSimulations(theta, x, &sbi.AppendOptions{ExcludeInvalid: true}); err != nil {
-			return fmt.Errorf("warm start: %w", err)
-		}
-		if w.res, err = npe.Train(ctx, rand.New(&src), w.train); err != nil {
-			return fmt.Errorf("warm start: %w", err)
-		}
-		if w.bar != nil {
-			w.bar.finish(w.res.Epochs, fmt.Sprintf("epochs in %.1fs, best validation loss %.4f at epoch %d",
-				w.res.Runtime.Seconds(), w.res.BestValLoss, w.res.BestEpoch))
-		}
-		w.post, err = npe.Posterior(nil)
+		})
+	}
+}
+
+// fit trains a new NPE for the warm start, after add has given it its
+// data, with train, from a copy of the run's generator (which it does not
+// advance), and keeps its result and posterior.
+func (w *warmStart) fit(ctx context.Context, train *sbi.TrainSettings, add func(*sbi.NPE) error) error {
+	state, err := w.src.MarshalBinary()
+	if err != nil {
 		return err
 	}
+	var src rand.PCG
+	if err := src.UnmarshalBinary(state); err != nil {
+		return err
+	}
+	npe, err := sbi.NewNPE(w.prior, &sbi.NPEConfig{Estimator: w.est})
+	if err != nil {
+		return err
+	}
+	if err := add(npe); err != nil {
+		return fmt.Errorf("warm start: %w", err)
+	}
+	if w.res, err = npe.Train(ctx, rand.New(&src), train); err != nil {
+		return fmt.Errorf("warm start: %w", err)
+	}
+	if w.bar != nil {
+		w.bar.finish(w.res.Epochs, fmt.Sprintf("epochs in %.1fs, best validation loss %.4f at epoch %d",
+			w.res.Runtime.Seconds(), w.res.BestValLoss, w.res.BestEpoch))
+	}
+	w.post, err = npe.Posterior(nil)
+	return err
 }
 
 // minWarmAcceptance is the smallest fraction of the warm-start posterior's
