@@ -26,12 +26,14 @@ import (
 )
 
 // benchMethod describes an inference method of the benchmark and sbc
-// commands. To add one (NLE, NRE, ...), add an entry here and a case to
-// trainPosterior.
+// commands. To add a posterior estimator, add an entry to benchMethods and
+// a case to trainPosterior; the likelihood and ratio methods, which run
+// infer's pipeline, are in potentialMethods (benchmark_potential.go).
 type benchMethod struct {
 	published     string // its algorithm name in sbibm's published_c2st.csv
 	publishedHow  string // how the published results were obtained, for the report
 	amortised     bool   // one training serves every observation
+	potential     bool   // NLE, NRE and their sequential versions: run per observation by runPipeline
 	defaultRounds int
 }
 
@@ -162,27 +164,33 @@ func trainPosterior(ctx context.Context, e env, spec trainSpec, rng *rand.Rand) 
 	return post, rep, nil
 }
 
-// checkMethodFlags validates -method, -rounds, -simulations and -max-epochs,
-// filling in the default number of rounds.
+// checkMethodFlags validates -method (one of benchMethods), -rounds,
+// -simulations and -max-epochs, filling in the default number of rounds.
 func checkMethodFlags(method string, rounds *int, sims, maxEpochs int) (benchMethod, error) {
 	m, ok := benchMethods[method]
 	if !ok {
 		return m, usagef("unknown method %q (want %s)", method, methodNames())
 	}
+	return m, checkRounds(m, method, rounds, sims, maxEpochs)
+}
+
+// checkRounds validates -rounds, -simulations and -max-epochs for method m,
+// filling in its default number of rounds.
+func checkRounds(m benchMethod, method string, rounds *int, sims, maxEpochs int) error {
 	if *rounds == 0 {
 		*rounds = m.defaultRounds
 	}
 	switch {
 	case m.amortised && *rounds != 1:
-		return m, usagef("-rounds %d: %s is a single round", *rounds, method)
+		return usagef("-rounds %d: %s is a single round", *rounds, method)
 	case *rounds < 1:
-		return m, usagef("-rounds %d: want at least 1", *rounds)
+		return usagef("-rounds %d: want at least 1", *rounds)
 	case sims < 2**rounds:
-		return m, usagef("-simulations %d: want at least 2 per round", sims)
+		return usagef("-simulations %d: want at least 2 per round", sims)
 	case maxEpochs < 0:
-		return m, usagef("-max-epochs %d: want 0 or more", maxEpochs)
+		return usagef("-max-epochs %d: want 0 or more", maxEpochs)
 	}
-	return m, nil
+	return nil
 }
 
 // newTaskFlag resolves -task, turning unknown names into usage errors.
@@ -294,15 +302,26 @@ func readPublished(r io.Reader, name, task, algorithm string, sims int) (float64
 	}
 }
 
-// benchObs is one observation of a benchmark run and its results.
+// benchObs is one observation of a benchmark run and its results. The
+// sampler diagnostics R-hat and ESS are null unless an MCMC sampler ran;
+// importance_ess is set with -sampler importance only.
 type benchObs struct {
 	K               int          `json:"observation"`
+	Seed            *uint64      `json:"seed,omitempty"` // potential methods: the seed of this observation's infer run
+	Dir             string       `json:"dir,omitempty"`  // potential methods: the folder of infer's files
 	C2ST            float64      `json:"c2st"`
 	FoldAccuracy    []float64    `json:"c2st_fold_accuracy"`
+	Sampler         string       `json:"sampler"`
 	AcceptanceRate  float64      `json:"acceptance_rate"`
+	RHatMax         *float64     `json:"rhat_max"`
+	ESSBulkMin      *float64     `json:"ess_bulk_min"`
+	ESSTailMin      *float64     `json:"ess_tail_min"`
+	ImportanceESS   *float64     `json:"importance_ess,omitempty"`
+	Warnings        []string     `json:"warnings,omitempty"`
 	SamplingSeconds float64      `json:"sampling_seconds"`
 	C2STSeconds     float64      `json:"c2st_seconds"`
-	Training        *trainReport `json:"training,omitempty"` // sequential methods: this observation's training
+	Seconds         float64      `json:"seconds"`            // wall time at this observation: its training if any, sampling, C2ST
+	Training        *trainReport `json:"training,omitempty"` // sequential and potential methods: this observation's training
 
 	ref *simulators.Reference
 }
@@ -312,6 +331,7 @@ type benchSummary struct {
 	Task            string       `json:"task"`
 	Method          string       `json:"method"`
 	Estimator       string       `json:"estimator"`
+	Sampler         string       `json:"sampler"`
 	Simulations     int          `json:"simulations"`
 	Rounds          int          `json:"rounds"`
 	Seed            uint64       `json:"seed"`
@@ -319,7 +339,9 @@ type benchSummary struct {
 	C2STVariant     string       `json:"c2st_variant"`
 	C2STRows        int          `json:"c2st_rows"`
 	PublishedFile   string       `json:"published_file"`
-	PublishedMedian *float64     `json:"published_median"` // null when not published
+	PublishedAlgo   string       `json:"published_algorithm"` // the method's name in the published file
+	PublishedMedian *float64     `json:"published_median"`    // null when not published
+	PublishedNote   string       `json:"published_note"`      // how the paper's figure was obtained, or that there is none
 	MedianC2ST      float64      `json:"median_c2st"`
 	Training        *trainReport `json:"training,omitempty"` // amortised methods: the one training
 	Observations    []*benchObs  `json:"observations"`
@@ -330,7 +352,8 @@ func runBenchmark(ctx context.Context, e env, args []string) error {
 	start := time.Now()
 	flags := newFlags(e, "benchmark", "-task NAME -method M -simulations N -data DIR [flags]")
 	task := flags.String("task", "", "sbibm task name (see 'gosbi tasks')")
-	method := flags.String("method", "npe", "inference method: "+methodNames())
+	method := flags.String("method", "npe", "inference method: "+benchmarkMethodNames())
+	sampler := flags.String("sampler", "", "posterior sampler for nle/snle/nre/snre: slice (default), slice_chains, nuts, hmc, mh, rejection, importance or vi")
 	nsim := flags.Int("simulations", 10_000, "simulation budget per posterior (total over all rounds)")
 	data := flags.String("data", "", "sbibm-layout data folder holding <task>/num_observation_K/")
 	obsSpec := flags.String("observations", "", "observation numbers, e.g. 1-5 or 1,3,5 (default: every one in the data folder)")
@@ -339,9 +362,10 @@ func runBenchmark(ctx context.Context, e env, args []string) error {
 	c2stKind := flags.String("c2st", "fast", "C2ST variant: fast (early stopping, seconds) or exact (sbibm's classifier recipe, minutes per 10-D comparison)")
 	nsamples := flags.Int("num-samples", 10_000, "posterior samples per observation; C2ST compares as many reference samples (at most those available)")
 	seed := flags.Uint64("seed", 1, "random seed")
-	rounds := flags.Int("rounds", 0, "number of rounds (snpe: default 2, the budget split evenly; npe: 1)")
-	estimator := flags.String("estimator", "maf", "density estimator: maf or nsf (the sbibm paper's NPE used nsf)")
+	rounds := flags.Int("rounds", 0, "number of rounds (snpe, snle, snre: default 2, the budget split evenly; npe, nle, nre: 1)")
+	estimator := flags.String("estimator", "maf", "density estimator of npe/snpe (posterior) and nle/snle (likelihood): maf or nsf\n(the sbibm paper's NPE used nsf; nre/snre train a residual-net classifier)")
 	maxEpochs := flags.Int("max-epochs", 0, "cap on training epochs per round (0: until early stopping)")
+	viFlags := addVIFlags(flags)
 	if err := parse(flags, args); err != nil {
 		return err
 	}
@@ -349,8 +373,14 @@ func runBenchmark(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := checkMethodFlags(*method, rounds, *nsim, *maxEpochs)
-	if err != nil {
+	m, ok := lookupBenchmarkMethod(*method)
+	if !ok {
+		return usagef("unknown method %q (want %s)", *method, benchmarkMethodNames())
+	}
+	if err := checkRounds(m, *method, rounds, *nsim, *maxEpochs); err != nil {
+		return err
+	}
+	if err := checkBenchSampler(m, *method, sampler); err != nil {
 		return err
 	}
 	switch {
@@ -358,6 +388,16 @@ func runBenchmark(ctx context.Context, e env, args []string) error {
 		return usagef("-num-samples %d: want at least 100 for a 5-fold C2ST", *nsamples)
 	case *estimator != "maf" && *estimator != "nsf":
 		return usagef("unknown estimator %q (want maf or nsf)", *estimator)
+	case strings.HasSuffix(*method, "nre") && visited(flags)["estimator"]:
+		return usagef("-estimator %s: %s trains a classifier, not a density estimator", *estimator, *method)
+	}
+	viOpts, err := viFlags.options(flags, *sampler, *nsamples)
+	if err != nil {
+		return err
+	}
+	estName := *estimator
+	if strings.HasSuffix(*method, "nre") {
+		estName = "resnet"
 	}
 	var c2stSettings *diagnostics.C2STSettings
 	switch *c2stKind {
@@ -410,33 +450,47 @@ func runBenchmark(ctx context.Context, e env, args []string) error {
 	}
 
 	variant := *c2stKind
-	fmt.Fprintf(e.stdout, "benchmark %s, %s (%s), %d simulations, observations %v, C2ST %s\n",
-		t.Name, *method, *estimator, *nsim, ks, c2stDescription(variant))
-	s := &benchSummary{Task: t.Name, Method: *method, Estimator: *estimator, Simulations: *nsim, Rounds: *rounds,
-		Seed: *seed, NumSamples: *nsamples, C2STVariant: variant, PublishedFile: pubFile, Observations: obs}
+	fmt.Fprintf(e.stdout, "benchmark %s, %s (%s, sampler %s), %d simulations, observations %v, C2ST %s\n",
+		t.Name, *method, estName, *sampler, *nsim, ks, c2stDescription(variant))
+	s := &benchSummary{Task: t.Name, Method: *method, Estimator: estName, Sampler: *sampler, Simulations: *nsim, Rounds: *rounds,
+		Seed: *seed, NumSamples: *nsamples, C2STVariant: variant, PublishedFile: pubFile, PublishedAlgo: m.published,
+		PublishedNote: m.publishedHow, Observations: obs}
 	if !math.IsNaN(pub) {
 		s.PublishedMedian = &pub
+	} else {
+		s.PublishedNote = fmt.Sprintf("%s has no C2ST median for %s with %s at %d simulations: nothing to compare with",
+			pubFile, t.Name, m.published, *nsim)
 	}
 	spec := trainSpec{task: t, method: *method, estimator: *estimator, simulations: *nsim, rounds: *rounds, maxEpochs: *maxEpochs}
+	potential := pipeline{name: t.Name, sim: t.Simulator, prior: t.Prior, thetaNames: t.ThetaNames, method: *method,
+		sampler: *sampler, estimator: *estimator, simulations: *nsim, rounds: *rounds, samples: *nsamples,
+		maxEpochs: *maxEpochs, vi: viOpts}
 	var post *sbi.DirectPosterior
-	if m.amortised {
+	if m.amortised && !m.potential {
 		if post, s.Training, err = trainPosterior(ctx, e, spec, rand.New(rand.NewPCG(*seed, streamTrain))); err != nil {
 			return err
 		}
 	}
 	for _, o := range obs {
-		sampleRNG := rand.New(rand.NewPCG(*seed, streamSample|uint64(o.K)))
-		if !m.amortised {
-			spec.xo, spec.label = o.ref.Observation, fmt.Sprintf("observation %d: ", o.K)
-			rng := rand.New(rand.NewPCG(*seed, streamSeqObs|uint64(o.K)))
-			if post, o.Training, err = trainPosterior(ctx, e, spec, rng); err != nil {
+		t0 := time.Now()
+		var samples *mat.Dense
+		if m.potential {
+			if samples, err = runPotentialObservation(ctx, e, potential, *seed, *out, o); err != nil {
 				return fmt.Errorf("observation %d: %w", o.K, err)
 			}
-			sampleRNG = rng
-		}
-		samples, err := sampleObservation(ctx, e, post, o, *nsamples, sampleRNG)
-		if err != nil {
-			return fmt.Errorf("observation %d: %w", o.K, err)
+		} else {
+			sampleRNG := rand.New(rand.NewPCG(*seed, streamSample|uint64(o.K)))
+			if !m.amortised {
+				spec.xo, spec.label = o.ref.Observation, fmt.Sprintf("observation %d: ", o.K)
+				rng := rand.New(rand.NewPCG(*seed, streamSeqObs|uint64(o.K)))
+				if post, o.Training, err = trainPosterior(ctx, e, spec, rng); err != nil {
+					return fmt.Errorf("observation %d: %w", o.K, err)
+				}
+				sampleRNG = rng
+			}
+			if samples, err = sampleObservation(ctx, e, post, o, *nsamples, sampleRNG); err != nil {
+				return fmt.Errorf("observation %d: %w", o.K, err)
+			}
 		}
 		if err := simulators.WriteCSV(filepath.Join(*out, fmt.Sprintf("posterior_samples_%d.csv", o.K)), samples, t.ThetaNames); err != nil {
 			return err
@@ -446,6 +500,7 @@ func runBenchmark(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("observation %d: %w", o.K, err)
 		}
 		s.C2STRows = rows
+		o.Seconds = time.Since(t0).Seconds()
 	}
 
 	vals := make([]float64, len(obs))
@@ -460,7 +515,7 @@ func runBenchmark(ctx context.Context, e env, args []string) error {
 	series := plots.C2STSeries{Name: "gosbi " + strings.ToUpper(*method), X: xs, C2ST: vals,
 		Published: []float64{pub}, PublishedName: fmt.Sprintf("sbibm %s median (paper)", m.published)}
 	fig, err := plots.NewC2ST(&plots.C2STConfig{
-		Title: fmt.Sprintf("%s, %s (%s), %d simulations, C2ST %s", t.Name, strings.ToUpper(*method), *estimator, *nsim, variant),
+		Title: fmt.Sprintf("%s, %s (%s, %s), %d simulations, C2ST %s", t.Name, strings.ToUpper(*method), estName, *sampler, *nsim, variant),
 	}, series)
 	if err != nil {
 		return err
@@ -473,8 +528,16 @@ func runBenchmark(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	printBenchTable(e.stdout, s, pub)
-	fmt.Fprintf(e.stdout, "note: %s, and the exact C2ST\n", m.publishedHow)
-	fmt.Fprintf(e.stdout, "wrote %s/{c2st.csv,c2st.png,benchmark.json,posterior_samples_K.csv} (total %.1fs)\n", *out, s.TotalSeconds)
+	if math.IsNaN(pub) {
+		fmt.Fprintf(e.stdout, "note: %s\n", s.PublishedNote)
+	} else {
+		fmt.Fprintf(e.stdout, "note: %s, and the exact C2ST\n", m.publishedHow)
+	}
+	files := "c2st.csv,c2st.png,benchmark.json,posterior_samples_K.csv"
+	if m.potential {
+		files += ",observation_K/ (infer's files)"
+	}
+	fmt.Fprintf(e.stdout, "wrote %s/{%s} (total %.1fs)\n", *out, files, s.TotalSeconds)
 	return nil
 }
 
@@ -520,7 +583,7 @@ func sampleObservation(ctx context.Context, e env, post *sbi.DirectPosterior, o 
 		return nil, err
 	}
 	o.SamplingSeconds = time.Since(t0).Seconds()
-	o.AcceptanceRate = sr.AcceptanceRate
+	o.Sampler, o.AcceptanceRate = "direct", sr.AcceptanceRate
 	fmt.Fprintf(e.stderr, "observation %d: %d samples in %.2fs (acceptance %.3f)\n", o.K, n, o.SamplingSeconds, o.AcceptanceRate)
 	return sr.Samples, nil
 }
@@ -574,7 +637,8 @@ func writeC2STCSV(path string, s *benchSummary, pub float64) error {
 }
 
 // printBenchTable prints the per-observation results and their median next
-// to the published median.
+// to the published median, with the sampler's diagnostics ("-" where the
+// sampler has none) and the times.
 func printBenchTable(w io.Writer, s *benchSummary, pub float64) {
 	fmtPub := func(v float64) string {
 		if math.IsNaN(v) {
@@ -582,9 +646,17 @@ func printBenchTable(w io.Writer, s *benchSummary, pub float64) {
 		}
 		return fmt.Sprintf("%.4f", v)
 	}
-	fmt.Fprintf(w, "\n%-12s %8s %10s %10s %9s %9s\n", "observation", "C2ST", "published", "acceptance", "sample s", "C2ST s")
+	opt := func(v *float64, format string) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf(format, *v)
+	}
+	fmt.Fprintf(w, "\n%-12s %8s %10s %10s %10s %9s %9s %9s %9s %9s\n", "observation", "C2ST", "published",
+		"sampler", "acceptance", "max R-hat", "min ESS", "sample s", "C2ST s", "total s")
 	for _, o := range s.Observations {
-		fmt.Fprintf(w, "%-12d %8.4f %10s %10.3f %9.2f %9.1f\n", o.K, o.C2ST, fmtPub(pub), o.AcceptanceRate, o.SamplingSeconds, o.C2STSeconds)
+		fmt.Fprintf(w, "%-12d %8.4f %10s %10s %10.3f %9s %9s %9.2f %9.1f %9.1f\n", o.K, o.C2ST, fmtPub(pub), o.Sampler,
+			o.AcceptanceRate, opt(o.RHatMax, "%.3f"), opt(o.ESSBulkMin, "%.0f"), o.SamplingSeconds, o.C2STSeconds, o.Seconds)
 	}
 	fmt.Fprintf(w, "%-12s %8.4f %10s\n", "median", s.MedianC2ST, fmtPub(pub))
 	fmt.Fprintf(w, "C2ST %s on %d vs %d samples; the published value is the median over sbibm's 10 observations", s.C2STVariant, s.C2STRows, s.C2STRows)
@@ -592,6 +664,12 @@ func printBenchTable(w io.Writer, s *benchSummary, pub float64) {
 		fmt.Fprintf(w, "; training: %d simulations in %.1fs, %v epochs in %.1fs", s.Training.Simulations, s.Training.SimSeconds, s.Training.Epochs, s.Training.TrainSecs)
 	}
 	fmt.Fprintln(w)
+	for _, o := range s.Observations {
+		if s.Training == nil && o.Training != nil {
+			fmt.Fprintf(w, "observation %d: training: %d simulations in %.1fs, %v epochs in %.1fs\n",
+				o.K, o.Training.Simulations, o.Training.SimSeconds, o.Training.Epochs, o.Training.TrainSecs)
+		}
+	}
 }
 
 // medianOf returns the median of v (not modified), NaN when empty.

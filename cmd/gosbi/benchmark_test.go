@@ -288,7 +288,13 @@ func TestBenchmarkBadInputExitsTwo(t *testing.T) {
 	}{
 		{"unknown task", []string{"benchmark", "-task", "three_moons", "-data", data, "-out", out}, "unknown task"},
 		{"missing task", []string{"benchmark", "-data", data, "-out", out}, "-task is required"},
-		{"unknown method", base("-method", "nle"), "unknown method"},
+		{"unknown method", base("-method", "abc"), "unknown method"},
+		{"sampler of npe", base("-sampler", "slice"), "samples its posterior directly"},
+		{"unknown sampler", base("-method", "nle", "-sampler", "gibbs"), "unknown sampler"},
+		{"nle rounds", base("-method", "nle", "-rounds", "2"), "single round"},
+		{"snre one simulation per round", base("-method", "snre", "-rounds", "3", "-simulations", "5"), "-simulations"},
+		{"vi flag without vi", base("-method", "nle", "-vi-family", "maf"), "needs -sampler vi"},
+		{"estimator of nre", base("-method", "nre", "-estimator", "nsf"), "classifier"},
 		{"npe rounds", base("-rounds", "2"), "single round"},
 		{"unknown estimator", base("-estimator", "gp"), "unknown estimator"},
 		{"bad c2st", base("-c2st", "slow"), "-c2st"},
@@ -349,6 +355,165 @@ func TestWriteC2STCSV(t *testing.T) {
 		f.Close()
 		if string(b) != tt.want {
 			t.Errorf("published %v: got\n%s\nwant\n%s", tt.pub, b, tt.want)
+		}
+	}
+}
+
+// TestBenchmarkPotentialMethods runs nle, nre and snle with a tiny budget at
+// one observation and checks benchmark.json: the published median of the
+// method (present for NLE, absent with a note for the others), the sampler
+// and its diagnostics, the training and the times. It then reruns infer
+// with the seed recorded for the observation, which must reproduce its
+// samples exactly.
+func TestBenchmarkPotentialMethods(t *testing.T) {
+	shared := sharedSBIBM(t)
+	data := t.TempDir()
+	copyObservation(t, shared, data, "two_moons", 1, 1)
+	writeFile(t, data, "published_c2st.csv", "task,num_simulations,algorithm,c2st_median\n"+
+		"two_moons,300,NPE,0.9123\ntwo_moons,300,NLE,0.8765\ntwo_moons,300,SNRE,0.7\n")
+	tests := []struct {
+		method, sampler string
+		extra           []string
+		pub             float64 // NaN: not in the published file
+		mcmc            bool    // R-hat and ESS are reported
+		epochs          []int
+	}{
+		{"nle", "slice", nil, 0.8765, true, []int{2}},
+		{"nre", "slice", nil, math.NaN(), true, []int{2}},
+		{"nre", "importance", nil, math.NaN(), false, []int{2}},
+		{"snle", "slice", []string{"-rounds", "2"}, math.NaN(), true, []int{2, 2}},
+	}
+	for _, tt := range tests {
+		out := filepath.Join(t.TempDir(), "out")
+		args := append([]string{"benchmark", "-task", "two_moons", "-method", tt.method, "-sampler", tt.sampler,
+			"-simulations", "300", "-max-epochs", "2", "-num-samples", "200", "-data", data, "-out", out}, tt.extra...)
+		code, stdout, stderr := runCmd(t, args...)
+		if code != 0 {
+			t.Fatalf("%s %s: exit status %d, stderr:\n%s", tt.method, tt.sampler, code, stderr)
+		}
+		name := tt.method + " " + tt.sampler
+		b, err := os.ReadFile(filepath.Join(out, "benchmark.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The raw fields: the diagnostics are null, not absent, when the
+		// sampler has none.
+		var raw struct {
+			Observations []map[string]any `json:"observations"`
+		}
+		if err := json.Unmarshal(b, &raw); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{"seed", "c2st", "sampler", "acceptance_rate", "rhat_max", "ess_bulk_min", "ess_tail_min",
+			"sampling_seconds", "c2st_seconds", "seconds", "training"} {
+			if _, ok := raw.Observations[0][key]; !ok {
+				t.Errorf("%s: benchmark.json observation lacks %q: %s", name, key, b)
+			}
+		}
+		var s benchSummary
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Method != tt.method || s.Sampler != tt.sampler || s.PublishedAlgo != strings.ToUpper(tt.method) || len(s.Observations) != 1 {
+			t.Fatalf("%s: benchmark.json: %s", name, b)
+		}
+		if math.IsNaN(tt.pub) {
+			if s.PublishedMedian != nil || !strings.Contains(s.PublishedNote, "no C2ST median") || !strings.Contains(stdout, "no C2ST median") {
+				t.Errorf("%s: published median %v, note %q, want null and a note saying there is none; stdout:\n%s", name, s.PublishedMedian, s.PublishedNote, stdout)
+			}
+		} else if s.PublishedMedian == nil || *s.PublishedMedian != tt.pub || !strings.Contains(stdout, fmt.Sprintf("%.4f", tt.pub)) {
+			t.Errorf("%s: published median %v, want %v in the JSON and on stdout:\n%s", name, s.PublishedMedian, tt.pub, stdout)
+		}
+		o := s.Observations[0]
+		if o.K != 1 || o.Seed == nil || o.Sampler != tt.sampler || o.Training == nil || o.Training.Simulations != 300 ||
+			!slices.Equal(o.Training.Epochs, tt.epochs) {
+			t.Errorf("%s: observation: %s", name, b)
+		}
+		// C2ST is a classification accuracy, the median of one value is
+		// that value, and the acceptance rate is a probability.
+		if !(o.C2ST >= 0 && o.C2ST <= 1) || s.MedianC2ST != o.C2ST || len(o.FoldAccuracy) != 5 || !(o.AcceptanceRate >= 0 && o.AcceptanceRate <= 1) {
+			t.Errorf("%s: C2ST %v (folds %v, median %v), acceptance %v", name, o.C2ST, o.FoldAccuracy, s.MedianC2ST, o.AcceptanceRate)
+		}
+		if !(o.Seconds >= o.SamplingSeconds+o.C2STSeconds && o.SamplingSeconds > 0) {
+			t.Errorf("%s: %vs at the observation, less than sampling %vs plus C2ST %vs", name, o.Seconds, o.SamplingSeconds, o.C2STSeconds)
+		}
+		if tt.mcmc {
+			// Split R-hat is close to 1 for mixed chains and never far
+			// below it; an ESS is positive and at most a few times the
+			// number of draws (antithetic chains).
+			if o.RHatMax == nil || !(*o.RHatMax > 0.9) || o.ESSBulkMin == nil || !(*o.ESSBulkMin > 0) || o.ESSTailMin == nil || !(*o.ESSTailMin > 0) {
+				t.Errorf("%s: R-hat %v, ESS %v %v, want MCMC diagnostics", name, o.RHatMax, o.ESSBulkMin, o.ESSTailMin)
+			}
+		} else if o.RHatMax != nil || o.ESSBulkMin != nil || o.ImportanceESS == nil || !(*o.ImportanceESS > 0) {
+			t.Errorf("%s: R-hat %v, ESS %v, importance ESS %v, want only the importance ESS", name, o.RHatMax, o.ESSBulkMin, o.ImportanceESS)
+		}
+		recs := readCSVRecords(t, filepath.Join(out, "posterior_samples_1.csv"))
+		if len(recs) != 201 {
+			t.Errorf("%s: posterior_samples_1.csv has %d rows, want a header and 200", name, len(recs))
+		}
+		if _, err := os.Stat(filepath.Join(out, "observation_1", "summary.json")); err != nil {
+			t.Errorf("%s: infer's summary is missing: %v", name, err)
+		}
+		checkPNG(t, filepath.Join(out, "c2st.png"))
+
+		if tt.method != "nle" {
+			continue
+		}
+		// infer with the recorded seed is the same run.
+		inferOut := filepath.Join(t.TempDir(), "infer")
+		code, _, stderr = runCmd(t, "infer", "-task", "two_moons", "-method", "nle", "-sampler", "slice", "-simulations", "300",
+			"-max-epochs", "2", "-num-samples", "200", "-seed", strconv.FormatUint(*o.Seed, 10), "-out", inferOut,
+			"-observation", filepath.Join(data, "two_moons", "num_observation_1", "observation.csv"))
+		if code != 0 {
+			t.Fatalf("infer: exit status %d, stderr:\n%s", code, stderr)
+		}
+		a, _ := os.ReadFile(filepath.Join(out, "posterior_samples_1.csv"))
+		c, _ := os.ReadFile(filepath.Join(inferOut, "posterior_samples.csv"))
+		if len(a) == 0 || string(a) != string(c) {
+			t.Errorf("infer -seed %d: samples differ from the benchmark's at observation 1", *o.Seed)
+		}
+	}
+}
+
+func TestPipelineSeed(t *testing.T) {
+	t.Parallel()
+	// Same inputs, same seed; another observation or base seed, another.
+	if pipelineSeed(1, 3) != pipelineSeed(1, 3) {
+		t.Errorf("pipelineSeed is not deterministic")
+	}
+	seen := map[uint64]string{}
+	for _, base := range []uint64{1, 2} {
+		for k := 1; k <= 10; k++ {
+			got := pipelineSeed(base, k)
+			if prev, ok := seen[got]; ok {
+				t.Errorf("pipelineSeed(%d, %d) = %d, as %s", base, k, got, prev)
+			}
+			seen[got] = fmt.Sprintf("(%d, %d)", base, k)
+		}
+	}
+}
+
+func TestExtremeOrNil(t *testing.T) {
+	t.Parallel()
+	f := func(v float64) *float64 { return &v }
+	tests := []struct {
+		vs       []*float64
+		largest  bool
+		want     float64 // NaN: nil
+		wantNone bool
+	}{
+		{[]*float64{f(1.2), nil, f(1.01), f(3)}, true, 3, false},
+		{[]*float64{f(1.2), nil, f(1.01), f(3)}, false, 1.01, false},
+		{[]*float64{nil, f(math.NaN())}, true, 0, true},
+		{nil, false, 0, true},
+	}
+	for _, tt := range tests {
+		got := extremeOrNil(tt.vs, tt.largest)
+		switch {
+		case tt.wantNone && got != nil:
+			t.Errorf("extremeOrNil(%v, %v): got %v, want nil", tt.vs, tt.largest, *got)
+		case !tt.wantNone && (got == nil || *got != tt.want):
+			t.Errorf("extremeOrNil(%v, %v): got %v, want %v", tt.vs, tt.largest, got, tt.want)
 		}
 	}
 }

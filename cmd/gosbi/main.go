@@ -3,10 +3,11 @@
 // Usage:
 //
 //	gosbi demo   [-out DIR]
-//	gosbi infer  -task NAME [-method npe|snpe] [-simulations N] -observation FILE.csv
-//	             [-num-samples K] [-seed S] [-out DIR] [-rounds R] [-estimator maf|nsf] [-data DIR]
-//	gosbi sample -posterior FILE -observation FILE.csv [-num-samples K] [-seed S] -out FILE.csv
-//	gosbi benchmark -task NAME [-method npe|snpe] [-simulations N] -data DIR
+//	gosbi infer  -task NAME [-method npe|snpe|nle|snle|nre|snre] [-sampler S] [-simulations N]
+//	             -observation FILE.csv [-num-samples K] [-seed S] [-out DIR] [-rounds R]
+//	             [-estimator maf|nsf] [-data DIR] [-checkpoint DIR] [-train-data FILE] [-vi-... flags]
+//	gosbi sample -posterior FILE [-observation FILE.csv] [-num-samples K] [-seed S] -out FILE.csv
+//	gosbi benchmark -task NAME [-method npe|snpe|nle|snle|nre|snre] [-sampler S] [-simulations N] -data DIR
 //	             [-observations 1-5] [-c2st fast|exact] [-published FILE] [-out DIR]
 //	gosbi sbc    -task NAME [-method npe] [-simulations N] [-tests T]
 //	             [-num-samples L] [-seed S] [-out DIR] [-test-data FILE]
