@@ -10,9 +10,12 @@ import (
 	"time"
 
 	"github.com/gosbi/gosbi/diagnostics"
+	"github.com/gosbi/gosbi/dist"
+	"github.com/gosbi/gosbi/mcmc"
 	"github.com/gosbi/gosbi/plots"
 	"github.com/gosbi/gosbi/sbi"
 	"github.com/gosbi/gosbi/simulators"
+	"github.com/gosbi/gosbi/vi"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -34,6 +37,9 @@ type sbcSummary struct {
 	Tests        int `json:"tests"`
 	DroppedTests int `json:"dropped_tests"`
 	NumSamples   int `json:"num_samples"`
+	// Sampler summarises the per-test sampling of nle and nre (nil for
+	// npe, sampled directly); its failed tests are not counted in Tests.
+	Sampler *sbcSamplerSummary `json:"sampler,omitempty"`
 
 	Statistics      []string  `json:"statistics"`
 	KS              []float64 `json:"ks"`
@@ -77,9 +83,10 @@ func runSBC(ctx context.Context, e env, args []string) error {
 	start := time.Now()
 	flags := newFlags(e, "sbc", "-task NAME -method M -simulations N -tests T -out DIR [flags]")
 	task := flags.String("task", "", "sbibm task name (see 'gosbi tasks')")
-	method := flags.String("method", "npe", "inference method: an amortised one (npe)")
+	method := flags.String("method", "npe", "inference method: an amortised one (npe, nle or nre)")
+	sampler := flags.String("sampler", "", "posterior sampler of nle and nre at each test: slice (default), slice_chains, nuts, hmc, mh,\nrejection, importance or vi (a fit per test: slow)")
 	nsim := flags.Int("simulations", 10_000, "simulation budget of the posterior")
-	tests := flags.Int("tests", 200, "number of test pairs (θ from the prior, x simulated)")
+	tests := flags.Int("tests", 0, fmt.Sprintf("number of test pairs (θ from the prior, x simulated); 0: 200 for npe, %d for nle and nre\n(which run the sampler at every test)", defaultPotentialTests))
 	nsamples := flags.Int("num-samples", 1000, "posterior draws per test")
 	out := flags.String("out", "out", "output folder")
 	seed := flags.Uint64("seed", 1, "random seed")
@@ -87,6 +94,7 @@ func runSBC(ctx context.Context, e env, args []string) error {
 	maxEpochs := flags.Int("max-epochs", 0, "cap on training epochs (0: until early stopping)")
 	data := flags.String("data", "", "sbibm data folder (needed by slcp_distractors only)")
 	testData := flags.String("test-data", "", "complete simulation file of the task to use as test pairs instead of simulating them\n(from 'gosbi simulate -task NAME -n T', sharded and merged or not; -tests is then its n)")
+	viFlags := addVIFlags(flags)
 	if err := parse(flags, args); err != nil {
 		return err
 	}
@@ -94,14 +102,37 @@ func runSBC(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	m, ok := lookupBenchmarkMethod(*method)
+	if !ok {
+		return usagef("unknown method %q (want npe, nle or nre)", *method)
+	}
+	if !m.amortised {
+		return usagef("-method %s: a sequential posterior is trained for one observation, and SBC needs one that is valid at every x (use an amortised method: npe, nle or nre)", *method)
+	}
 	rounds := 0
-	m, err := checkMethodFlags(*method, &rounds, *nsim, *maxEpochs)
+	if err := checkRounds(m, *method, &rounds, *nsim, *maxEpochs); err != nil {
+		return err
+	}
+	if err := checkBenchSampler(m, *method, sampler); err != nil {
+		return err
+	}
+	viOpts, err := viFlags.options(flags, *sampler, *nsamples)
 	if err != nil {
 		return err
 	}
+	if viOpts != nil && viOpts.warmStart != "" {
+		return usagef("-vi-warm-start: sbc fits q at each test from the potential alone (no warm start)")
+	}
+	if *method == "nre" && visited(flags)["estimator"] {
+		return usagef("-estimator %s: nre trains a classifier (a residual network), not a density estimator", *estimator)
+	}
+	if *tests == 0 && !visited(flags)["tests"] {
+		*tests = 200
+		if m.potential {
+			*tests = defaultPotentialTests
+		}
+	}
 	switch {
-	case !m.amortised:
-		return usagef("-method %s: a sequential posterior is trained for one observation, and SBC needs one that is valid at every x (use an amortised method such as npe)", *method)
 	case *tests < 2:
 		return usagef("-tests %d: want at least 2", *tests)
 	case *nsamples < 1:
@@ -131,15 +162,33 @@ func runSBC(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
-	fmt.Fprintf(e.stdout, "sbc %s, %s (%s), %d simulations, %d tests, %d posterior draws each\n",
-		t.Name, *method, *estimator, *nsim, *tests, *nsamples)
-	s := &sbcSummary{Task: t.Name, Method: *method, Estimator: *estimator, Seed: *seed, Simulations: *nsim, NumSamples: *nsamples}
-	post, rep, err := trainPosterior(ctx, e, trainSpec{task: t, method: *method, estimator: *estimator,
-		simulations: *nsim, rounds: rounds, maxEpochs: *maxEpochs}, rand.New(rand.NewPCG(*seed, streamTrain)))
+	estName := *estimator
+	if *method == "nre" {
+		estName = "classifier"
+	}
+	fmt.Fprintf(e.stdout, "sbc %s, %s (%s, sampler %s), %d simulations, %d tests, %d posterior draws each\n",
+		t.Name, *method, estName, *sampler, *nsim, *tests, *nsamples)
+	s := &sbcSummary{Task: t.Name, Method: *method, Estimator: estName, Seed: *seed, Simulations: *nsim, NumSamples: *nsamples}
+	var (
+		post    *sbi.DirectPosterior
+		potPost *sbi.MCMCPosterior
+	)
+	trainRNG := rand.New(rand.NewPCG(*seed, streamTrain))
+	if m.potential {
+		var kernel mcmc.Kernel
+		if *sampler != "rejection" && *sampler != "importance" && *sampler != "vi" {
+			if kernel, err = sbi.KernelByName(*sampler); err != nil {
+				return usageError{err}
+			}
+		}
+		potPost, s.Training, err = trainPotential(ctx, e, t, *method, *estimator, *nsim, *maxEpochs, kernel, trainRNG)
+	} else {
+		post, s.Training, err = trainPosterior(ctx, e, trainSpec{task: t, method: *method, estimator: *estimator,
+			simulations: *nsim, rounds: rounds, maxEpochs: *maxEpochs}, trainRNG)
+	}
 	if err != nil {
 		return err
 	}
-	s.Training = rep
 
 	// The test set: θ from the prior, x simulated at each, or read from
 	// -test-data.
@@ -171,12 +220,29 @@ func runSBC(ctx context.Context, e env, args []string) error {
 	// SBC with the −log q rank, which also gives the HPD coverage. Only the
 	// order of log q within one x matters, so the leakage correction (a
 	// constant per x that costs 10,000 flow draws per test) is skipped.
-	ranker, err := post.WithSettings(&sbi.PosteriorSettings{NoLeakageCorrection: true})
-	if err != nil {
-		return err
+	// For nle and nre, the draws are made first at every test by the
+	// sampler (sbc_potential.go) and q is the potential.
+	var ranker, tarpPost dist.Conditional
+	testTheta, testX := testSet.Theta, testSet.X
+	if m.potential {
+		ts, err := newTestSampler(potPost, *sampler, viOpts, *nsamples)
+		if err != nil {
+			return err
+		}
+		if ranker, testTheta, testX, s.Sampler, err = runPotentialSBC(ctx, e, potPost, ts, testSet, *seed); err != nil {
+			return err
+		}
+		tarpPost = ranker
+		s.Tests, _ = testTheta.Dims()
+	} else {
+		dr, err := post.WithSettings(&sbi.PosteriorSettings{NoLeakageCorrection: true})
+		if err != nil {
+			return err
+		}
+		ranker, tarpPost = dr, post
 	}
 	bar := newProgress(e.stderr, e.tty, false, "SBC", s.Tests)
-	sbcRes, err := diagnostics.SBC(ctx, ranker, testSet.Theta, testSet.X, *nsamples, rand.New(rand.NewPCG(*seed, streamSBC)),
+	sbcRes, err := diagnostics.SBC(ctx, ranker, testTheta, testX, *nsamples, rand.New(rand.NewPCG(*seed, streamSBC)),
 		&diagnostics.SBCSettings{Reduce: []diagnostics.Reducer{diagnostics.NegLogProb},
 			OnProgress: func(done, _ int) error { bar.update(done, "tests"); return nil }})
 	if err != nil {
@@ -189,7 +255,7 @@ func runSBC(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	bar = newProgress(e.stderr, e.tty, false, "TARP", s.Tests)
-	tarp, err := diagnostics.TARP(ctx, post, testSet.Theta, testSet.X, *nsamples, rand.New(rand.NewPCG(*seed, streamTARP)),
+	tarp, err := diagnostics.TARP(ctx, tarpPost, testTheta, testX, *nsamples, rand.New(rand.NewPCG(*seed, streamTARP)),
 		&diagnostics.TARPSettings{OnProgress: func(done, _ int) error { bar.update(done, "tests"); return nil }})
 	if err != nil {
 		return err
@@ -274,6 +340,22 @@ func printSBCTable(w io.Writer, s *sbcSummary) {
 	fmt.Fprintf(w, "SBC at family-wise level 0.05 (Bonferroni): %s\n", verdict)
 	fmt.Fprintf(w, "HPD coverage: mean error %+.4f (negative: overconfident), KS p %.3g\n", s.Coverage.MeanError, s.Coverage.KSPValue)
 	fmt.Fprintf(w, "TARP: ATC %+.4f (negative: overconfident or biased), KS p %.3g\n", s.TARP.ATC, s.TARP.KSPValue)
+	if ss := s.Sampler; ss != nil {
+		fmt.Fprintf(w, "sampler %s: %d tests failed, %d with warnings, mean acceptance %.3f", ss.Sampler, ss.Failures, ss.TestsWithWarnings, ss.AcceptanceMean)
+		if ss.RHatMax != nil {
+			fmt.Fprintf(w, ", R-hat max %.3f (median of per-test maxima %.3f), %d tests above %.3g", *ss.RHatMax, *ss.RHatMedian, ss.TestsRHatAbove, ss.RHatThreshold)
+		}
+		if ss.ESSBulkMin != nil && ss.ESSTailMin != nil {
+			fmt.Fprintf(w, ", min ESS bulk %.0f tail %.0f", *ss.ESSBulkMin, *ss.ESSTailMin)
+		}
+		if ss.ImportanceESSMin != nil {
+			fmt.Fprintf(w, ", min importance ESS %.0f", *ss.ImportanceESSMin)
+		}
+		if ss.KhatMax != nil {
+			fmt.Fprintf(w, ", k-hat max %.2f, %d tests above %.1f", *ss.KhatMax, ss.TestsKhatAbove, vi.KhatThreshold)
+		}
+		fmt.Fprintf(w, "; %.1fs\n", ss.SamplingSeconds)
+	}
 	fmt.Fprintf(w, "tests: %d valid (%d dropped); training %v epochs in %.1fs; SBC %.1fs, TARP %.1fs\n",
 		s.Tests, s.DroppedTests, s.Training.Epochs, s.Training.TrainSecs, s.SBCSeconds, s.TARPSeconds)
 }
