@@ -9,7 +9,7 @@
 //	gosbi sample -posterior FILE [-observation FILE.csv] [-num-samples K] [-seed S] -out FILE.csv
 //	gosbi benchmark -task NAME [-method npe|snpe|nle|snle|nre|snre] [-sampler S] [-simulations N] -data DIR
 //	             [-observations 1-5] [-c2st fast|exact] [-published FILE] [-out DIR]
-//	gosbi sbc    -task NAME [-method npe] [-simulations N] [-tests T]
+//	gosbi sbc    -task NAME [-method npe|nle|nre] [-sampler S] [-simulations N] [-tests T]
 //	             [-num-samples L] [-seed S] [-out DIR] [-test-data FILE]
 //	gosbi simulate (-task NAME | -command 'PROGRAM ARGS' -prior PRIOR.json -x-dim D) -n N -seed S -out FILE
 //	             [-shard I -shards K] [-workers W] [-data DIR]
