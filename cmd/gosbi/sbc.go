@@ -88,6 +88,8 @@ func runSBC(ctx context.Context, e env, args []string) error {
 	nsim := flags.Int("simulations", 10_000, "simulation budget of the posterior")
 	tests := flags.Int("tests", 0, fmt.Sprintf("number of test pairs (θ from the prior, x simulated); 0: 200 for npe, %d for nle and nre\n(which run the sampler at every test)", defaultPotentialTests))
 	nsamples := flags.Int("num-samples", 1000, "posterior draws per test")
+	warmup := flags.Int("mcmc-warmup", 0, "MCMC warm-up steps per chain at every test (nle, nre; 0: sbi's 200)")
+	thin := flags.Int("mcmc-thin", 0, "keep every k-th MCMC step (nle, nre; 0: 1); SBC wants nearly independent draws")
 	out := flags.String("out", "out", "output folder")
 	seed := flags.Uint64("seed", 1, "random seed")
 	estimator := flags.String("estimator", "maf", "density estimator: maf or nsf")
@@ -158,6 +160,12 @@ func runSBC(ctx context.Context, e env, args []string) error {
 		}
 		*tests = h.N
 	}
+	switch {
+	case *warmup < 0 || *thin < 0:
+		return usagef("-mcmc-warmup %d, -mcmc-thin %d: want 0 or more", *warmup, *thin)
+	case (*warmup != 0 || *thin != 0) && (!m.potential || *sampler == "rejection" || *sampler == "importance" || *sampler == "vi"):
+		return usagef("-mcmc-warmup and -mcmc-thin apply to the MCMC samplers of nle and nre only")
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
@@ -225,7 +233,7 @@ func runSBC(ctx context.Context, e env, args []string) error {
 	var ranker, tarpPost dist.Conditional
 	testTheta, testX := testSet.Theta, testSet.X
 	if m.potential {
-		ts, err := newTestSampler(potPost, *sampler, viOpts, *nsamples)
+		ts, err := newTestSampler(potPost, *sampler, viOpts, *nsamples, *warmup, *thin)
 		if err != nil {
 			return err
 		}

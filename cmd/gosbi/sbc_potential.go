@@ -167,11 +167,18 @@ type testSampler struct {
 }
 
 // newTestSampler returns the sampler of n draws per test of post; MCMC
-// runs maxSBCChains chains, or fewer so that each has mcmc.MinDraws draws.
-func newTestSampler(post *sbi.MCMCPosterior, sampler string, o *viOptions, n int) (*testSampler, error) {
+// runs maxSBCChains chains, or fewer so that each has mcmc.MinDraws draws,
+// with the given warm-up and thinning (0: sbi's defaults).
+func newTestSampler(post *sbi.MCMCPosterior, sampler string, o *viOptions, n, warmup, thin int) (*testSampler, error) {
 	s := post.Settings()
 	s.Workers = 1 // the tests run in parallel
 	s.Chains = max(1, min(maxSBCChains, n/mcmc.MinDraws))
+	if warmup > 0 {
+		s.Warmup = warmup
+	}
+	if thin > 0 {
+		s.Thin = thin
+	}
 	p, err := post.WithSettings(&s)
 	if err != nil {
 		return nil, err

@@ -121,6 +121,9 @@ func TestSBCBadInputExitsTwo(t *testing.T) {
 		{"vi flag without vi", []string{"sbc", "-task", "two_moons", "-method", "nle", "-vi-max-iterations", "5", "-out", out}, "needs -sampler vi"},
 		{"vi warm start", []string{"sbc", "-task", "two_moons", "-method", "nle", "-sampler", "vi", "-vi-warm-start", "npe", "-out", out}, "-vi-warm-start"},
 		{"nle tiny budget", []string{"sbc", "-task", "two_moons", "-method", "nre", "-simulations", "1", "-out", out}, "-simulations"},
+		{"thin with npe", []string{"sbc", "-task", "two_moons", "-mcmc-thin", "5", "-out", out}, "-mcmc-thin"},
+		{"warmup with importance", []string{"sbc", "-task", "two_moons", "-method", "nle", "-sampler", "importance", "-mcmc-warmup", "50", "-out", out}, "-mcmc-warmup"},
+		{"negative thin", []string{"sbc", "-task", "two_moons", "-method", "nle", "-mcmc-thin", "-1", "-out", out}, "-mcmc-thin"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runCmd(t, tt.args...)
@@ -284,9 +287,18 @@ func TestSampleTestsSeeds(t *testing.T) {
 	post, task := trainTinyNRE(t)
 	data := testObservations(t, task, 5)
 	const n, seed = 8, 7
-	ts, err := newTestSampler(post, "slice", nil, n)
+	ts, err := newTestSampler(post, "slice", nil, n, 0, 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Warm-up and thinning reach the MCMC settings; zero keeps sbi's.
+	tw, err := newTestSampler(post, "slice", nil, n, 37, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, def := tw.post.Settings(), ts.post.Settings(); got.Warmup != 37 || got.Thin != 3 || def.Warmup != post.Settings().Warmup || def.Thin != post.Settings().Thin {
+		t.Errorf("warm-up %d, thin %d with -mcmc-warmup 37 -mcmc-thin 3; %d, %d by default, want %d, %d",
+			got.Warmup, got.Thin, def.Warmup, def.Thin, post.Settings().Warmup, post.Settings().Thin)
 	}
 	e := env{stdout: io.Discard, stderr: io.Discard}
 	one, err := sampleTests(context.Background(), e, ts, data.X, seed, 1)
@@ -331,7 +343,7 @@ func TestDrawnPosteriorRanks(t *testing.T) {
 	post, task := trainTinyNRE(t)
 	data := testObservations(t, task, 6)
 	const n = 20
-	ts, err := newTestSampler(post, "importance", nil, n)
+	ts, err := newTestSampler(post, "importance", nil, n, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
