@@ -150,18 +150,7 @@ func trainPosterior(ctx context.Context, e env, spec trainSpec, rng *rand.Rand) 
 	if err != nil {
 		return nil, nil, err
 	}
-	rep := &trainReport{}
-	for _, rr := range res.Rounds {
-		rep.Simulations += rr.Simulation.Requested
-		rep.Invalid += rr.Simulation.Invalid + rr.Simulation.Failed
-		rep.SimSeconds += rr.Simulation.Runtime.Seconds() + rr.ProposalTime.Seconds()
-		if rr.Train != nil {
-			rep.Epochs = append(rep.Epochs, rr.Train.Epochs)
-			rep.TrainSecs += rr.Train.Runtime.Seconds()
-			rep.BestValLoss = rr.Train.BestValLoss
-		}
-	}
-	return post, rep, nil
+	return post, roundsReport(res.Rounds), nil
 }
 
 // checkMethodFlags validates -method (one of benchMethods), -rounds,
@@ -684,4 +673,21 @@ func medianOf(v []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// roundsReport sums the simulation and training figures of the rounds of an
+// inference run.
+func roundsReport(rounds []sbi.RoundResult) *trainReport {
+	rep := &trainReport{}
+	for _, rr := range rounds {
+		rep.Simulations += rr.Simulation.Requested
+		rep.Invalid += rr.Simulation.Invalid + rr.Simulation.Failed
+		rep.SimSeconds += rr.Simulation.Runtime.Seconds() + rr.ProposalTime.Seconds()
+		if rr.Train != nil {
+			rep.Epochs = append(rep.Epochs, rr.Train.Epochs)
+			rep.TrainSecs += rr.Train.Runtime.Seconds()
+			rep.BestValLoss = rr.Train.BestValLoss
+		}
+	}
+	return rep
 }

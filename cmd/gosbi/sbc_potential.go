@@ -143,18 +143,7 @@ func trainPotential(ctx context.Context, e env, t *simulators.Task, method, esti
 	if err != nil {
 		return nil, nil, err
 	}
-	rep := &trainReport{}
-	for _, rr := range res.Rounds {
-		rep.Simulations += rr.Simulation.Requested
-		rep.Invalid += rr.Simulation.Invalid + rr.Simulation.Failed
-		rep.SimSeconds += rr.Simulation.Runtime.Seconds() + rr.ProposalTime.Seconds()
-		if rr.Train != nil {
-			rep.Epochs = append(rep.Epochs, rr.Train.Epochs)
-			rep.TrainSecs += rr.Train.Runtime.Seconds()
-			rep.BestValLoss = rr.Train.BestValLoss
-		}
-	}
-	return post, rep, nil
+	return post, roundsReport(res.Rounds), nil
 }
 
 // testSampler draws the posterior samples of one test observation with
